@@ -1,0 +1,43 @@
+"""Accounts: who can sign in, with which roles, and since when their sessions count."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .meta import Base, ExactString, UTCDateTime
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # As entered (after NFKC); shown to people.
+    username: Mapped[str] = mapped_column(String(150))
+    # NFKC + casefold: what uniqueness and look-ups use.
+    username_key: Mapped[str] = mapped_column(ExactString(600), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(100))
+    # Space-separated role names, e.g. "admin".
+    roles_text: Mapped[str] = mapped_column("roles", String(200), default="")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Sessions and tokens created before this instant are dead: password change,
+    # "log out everywhere" and disabling move it forward.
+    sessions_epoch: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def roles(self) -> list[str]:
+        return self.roles_text.split() if self.roles_text else []
+
+    @roles.setter
+    def roles(self, value: list[str]) -> None:
+        self.roles_text = " ".join(sorted(set(value)))
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.username!r}>"

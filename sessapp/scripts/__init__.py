@@ -1,0 +1,1 @@
+"""Console scripts: sessapp-initdb, sessapp-user, sessapp-gc."""

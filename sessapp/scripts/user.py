@@ -1,0 +1,96 @@
+"""sessapp-user INI COMMAND ...: manage accounts from the shell.
+
+Passwords are read from standard input when it is not a terminal (one line),
+otherwise prompted for twice; they never appear on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from ..clock import SystemClock
+from ..security import accounts
+from ..security.acl import ADMIN_ROLE
+from ..security.passwords import PasswordHasher
+from .common import ScriptError, load_environment, run
+
+
+def read_password(prompt: str = "Password: ") -> str:
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line:
+            raise ScriptError("no password on standard input")
+        return line[:-1] if line.endswith("\n") else line
+    first = getpass.getpass(prompt)
+    second = getpass.getpass("Repeat it: ")
+    if first != second:
+        raise ScriptError("the two passwords differ")
+    return first
+
+
+def _user(dbsession, name: str):
+    user = accounts.find_user(dbsession, name)
+    if user is None:
+        raise ScriptError(f"no such user: {name}")
+    return user
+
+
+def _body(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="sessapp-user", description=__doc__)
+    parser.add_argument("config_uri", help="the INI file, e.g. development.ini")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add", help="create a user")
+    add.add_argument("username")
+    add.add_argument("--admin", action="store_true", help="give the admin role")
+    for name, text in (("set-password", "set a new password (ends every session)"),
+                       ("disable", "disable the account and end its sessions and tokens"),
+                       ("enable", "enable the account"),
+                       ("revoke-sessions", "end every session of the user")):
+        commands.add_parser(name, help=text).add_argument("username")
+    commands.add_parser("list", help="list users")
+    args = parser.parse_args(argv)
+
+    env = load_environment(args.config_uri)
+    hasher = PasswordHasher(env.settings.auth.bcrypt_rounds)
+    policy = accounts.PasswordPolicy(env.settings.auth.password_min_length)
+    now = SystemClock().now()
+    try:
+        with env.transaction() as dbsession:
+            if args.command == "add":
+                password = read_password()
+                user = accounts.create_user(
+                    dbsession, hasher, policy, args.username, password, now,
+                    roles=[ADMIN_ROLE] if args.admin else [],
+                )
+                print(f"created user {user.username} (id {user.id})")
+            elif args.command == "set-password":
+                user = _user(dbsession, args.username)
+                accounts.set_password(user, hasher, policy, read_password(), now)
+                ended = accounts.end_sessions(dbsession, user)
+                print(f"password changed for {user.username}; ended {ended} session(s)")
+            elif args.command == "disable":
+                user = _user(dbsession, args.username)
+                accounts.disable(dbsession, user, now)
+                print(f"disabled {user.username}")
+            elif args.command == "enable":
+                user = _user(dbsession, args.username)
+                accounts.enable(user)
+                print(f"enabled {user.username}")
+            elif args.command == "revoke-sessions":
+                user = _user(dbsession, args.username)
+                ended = accounts.end_sessions(dbsession, user)
+                print(f"ended {ended} session(s) of {user.username}")
+            else:
+                for user in accounts.list_users(dbsession):
+                    state = "disabled" if user.disabled else "active"
+                    roles = ",".join(user.roles) or "-"
+                    print(f"{user.id}\t{user.username}\t{roles}\t{state}")
+    except accounts.AccountError as exc:
+        raise ScriptError(str(exc)) from None
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    raise SystemExit(run(_body, argv))

@@ -1,0 +1,141 @@
+"""Account rules: creating users, checking passwords, ending sessions.
+
+Views and console scripts both call these, so the CLI and the web enforce the
+same password policy and end sessions the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..models import User
+from ..sessions import store as session_store
+from . import api_tokens
+from .passwords import MAX_PASSWORD_BYTES, PasswordHasher
+from .usernames import InvalidUsername, normalize_username, username_key
+
+
+class AccountError(ValueError):
+    """A rule was broken; the message is fit to show the person who broke it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    min_length: int = 12
+
+    def check(self, password: str, *, username: str = "") -> None:
+        """Length only, no composition rules (NIST SP 800-63B / ASVS V6.2)."""
+        if len(password) < self.min_length:
+            raise AccountError(
+                f"Use at least {self.min_length} characters for your password.", "password"
+            )
+        if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
+            raise AccountError(
+                f"Passwords are limited to {MAX_PASSWORD_BYTES} bytes.", "password"
+            )
+        lowered = password.casefold()
+        if username and username_key(username) in lowered:
+            raise AccountError("Your password must not contain your username.", "password")
+        if "sessapp" in lowered:
+            raise AccountError("Your password must not contain the site's name.", "password")
+
+
+def find_user(dbsession: Session, username: str) -> User | None:
+    return dbsession.scalars(
+        select(User).where(User.username_key == username_key(username))
+    ).first()
+
+
+def create_user(
+    dbsession: Session,
+    hasher: PasswordHasher,
+    policy: PasswordPolicy,
+    username: str,
+    password: str,
+    now: datetime,
+    *,
+    roles: list[str] | None = None,
+) -> User:
+    try:
+        display = normalize_username(username)
+    except InvalidUsername as exc:
+        raise AccountError(str(exc), "username") from None
+    policy.check(password, username=display)
+    if find_user(dbsession, display) is not None:
+        raise AccountError("That username is taken.", "username")
+    user = User(
+        username=display,
+        username_key=username_key(display),
+        password_hash=hasher.hash(password),
+        disabled=False,
+        created_at=now,
+        sessions_epoch=now,
+    )
+    user.roles = roles or []
+    dbsession.add(user)
+    dbsession.flush()
+    return user
+
+
+def authenticate(
+    dbsession: Session, hasher: PasswordHasher, username: str, password: str
+) -> User | None:
+    """The user if the password is right and the account enabled, else None.
+
+    Exactly one bcrypt check runs on every path (unknown user, wrong password,
+    disabled account), so none of them can be told apart by timing.
+    """
+    user = find_user(dbsession, username)
+    ok = hasher.verify(password, None if user is None else user.password_hash)
+    if not ok or user is None or user.disabled:
+        return None
+    if hasher.needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    return user
+
+
+def set_password(
+    user: User, hasher: PasswordHasher, policy: PasswordPolicy, password: str, now: datetime
+) -> None:
+    """New hash, and every session and token made before now stops counting."""
+    policy.check(password, username=user.username)
+    user.password_hash = hasher.hash(password)
+    user.sessions_epoch = now
+
+
+def end_sessions(
+    dbsession: Session, user: User, *, keep_public_id: str | None = None
+) -> int:
+    return session_store.delete_for_user(dbsession, user.id, keep_public_id=keep_public_id)
+
+
+def disable(dbsession: Session, user: User, now: datetime) -> None:
+    """Disabled at once: sessions deleted, tokens revoked, epoch moved."""
+    user.disabled = True
+    user.sessions_epoch = now
+    end_sessions(dbsession, user)
+    api_tokens.revoke_all(dbsession, user.id, now)
+
+
+def enable(user: User) -> None:
+    user.disabled = False
+
+
+def list_users(dbsession: Session) -> list[User]:
+    return list(dbsession.scalars(select(User).order_by(User.username_key)))
+
+
+def get_user(dbsession: Session, user_id: Any) -> User | None:
+    try:
+        return dbsession.get(User, int(user_id))
+    except (TypeError, ValueError, OverflowError):
+        return None

@@ -1,0 +1,148 @@
+"""The security policies and the chain that asks them in the INI's order.
+
+``session``: the user already loaded with the session row (no second query),
+refused when disabled or when the session predates the user's sessions epoch.
+``bearer``: ``Authorization: Bearer <token>``, stored hashed, with expiry and
+revocation. A request that carries a bearer header is *claimed* by that policy:
+the chain never falls back to the cookie for it, so a script's failed token
+cannot ride on a browser's ambient session, and CSRF can be skipped safely.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from pyramid.authorization import ACLHelper, Everyone
+from pyramid.interfaces import ISecurityPolicy
+from pyramid.request import RequestLocalCache
+from zope.interface import Interface, implementer
+
+from ..clock import get_clock
+from . import api_tokens
+from .acl import principals_for_user
+from .csrf import has_bearer_credentials
+
+if TYPE_CHECKING:
+    from pyramid.request import Request
+
+# last_used_at is advisory: refresh it at most this often to keep API reads write-free.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class IClaimingPolicy(Interface):
+    def claims(request):
+        """True when this policy alone must judge the request."""
+
+
+class _UserPolicy:
+    """What the session and bearer policies share: a ``User`` identity."""
+
+    def authenticated_userid(self, request: Request) -> str | None:
+        user = self.identity(request)
+        return None if user is None else str(user.id)
+
+    def permits(self, request: Request, context: Any, permission: str) -> Any:
+        user = self.identity(request)
+        principals = [Everyone] if user is None else principals_for_user(user)
+        return ACLHelper().permits(context, principals, permission)
+
+    def remember(self, request: Request, userid: Any, **kw: Any) -> list[Any]:
+        return []
+
+    def forget(self, request: Request, **kw: Any) -> list[Any]:
+        return []
+
+
+@implementer(ISecurityPolicy)
+class SessionSecurityPolicy(_UserPolicy):
+    def identity(self, request: Request) -> Any:
+        session = request.session
+        user = session.user
+        if user is None or user.disabled or session.created_at < user.sessions_epoch:
+            return None
+        return user
+
+    def remember(self, request: Request, userid: Any, **kw: Any) -> list[Any]:
+        """Sign ``kw['user']`` in: a new session id, the old one dead. Data in the
+        old session is kept only when it already belonged to this same user."""
+        user = kw["user"]
+        session = request.session
+        same_user = session.user_id == user.id
+        session.rotate(user=user, keep=None if same_user else ())
+        return []
+
+    def forget(self, request: Request, **kw: Any) -> list[Any]:
+        request.session.invalidate()
+        return []
+
+
+@implementer(ISecurityPolicy, IClaimingPolicy)
+class BearerSecurityPolicy(_UserPolicy):
+    def claims(self, request: Request) -> bool:
+        return has_bearer_credentials(request)
+
+    def identity(self, request: Request) -> Any:
+        if not self.claims(request):
+            return None
+        secret = request.headers["Authorization"][7:].strip()
+        now = get_clock(request.registry).now()
+        found = api_tokens.lookup(request.dbsession, secret)
+        if found is None:
+            return None
+        token, user = found
+        if not token.is_live(now) or user.disabled or token.created_at < user.sessions_epoch:
+            return None
+        if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
+            token.last_used_at = now
+        request.api_token = token
+        return user
+
+
+@implementer(ISecurityPolicy)
+class PolicyChain:
+    """Asks each policy in turn; the first identity wins, and that policy answers
+    ``permits`` for the request. ``remember``/``forget`` go to the session policy."""
+
+    def __init__(self, policies: list[Any]) -> None:
+        self.policies = policies
+        self.remembering = next(
+            (p for p in policies if isinstance(p, SessionSecurityPolicy)), policies[0]
+        )
+        self._cache = RequestLocalCache(self._resolve)
+
+    def _resolve(self, request: Request) -> tuple[Any, Any]:
+        for policy in self.policies:
+            if IClaimingPolicy.providedBy(policy) and policy.claims(request):
+                return policy, policy.identity(request)
+        # CSRF is skipped for bearer requests, so the cookie must never answer
+        # for one, even when no bearer policy is configured to claim it.
+        bearer = has_bearer_credentials(request)
+        for policy in self.policies:
+            if bearer and isinstance(policy, SessionSecurityPolicy):
+                continue
+            identity = policy.identity(request)
+            if identity is not None:
+                return policy, identity
+        return None, None
+
+    def identity(self, request: Request) -> Any:
+        return self._cache.get_or_create(request)[1]
+
+    def authenticated_userid(self, request: Request) -> str | None:
+        policy, identity = self._cache.get_or_create(request)
+        return None if identity is None else policy.authenticated_userid(request)
+
+    def permits(self, request: Request, context: Any, permission: str) -> Any:
+        policy, identity = self._cache.get_or_create(request)
+        if identity is None:
+            return ACLHelper().permits(context, [Everyone], permission)
+        return policy.permits(request, context, permission)
+
+    def remember(self, request: Request, userid: Any, **kw: Any) -> list[Any]:
+        self._cache.clear(request)
+        return self.remembering.remember(request, userid, **kw)
+
+    def forget(self, request: Request, **kw: Any) -> list[Any]:
+        self._cache.clear(request)
+        return self.remembering.forget(request, **kw)

@@ -1,0 +1,88 @@
+"""The ISessionFactory: reads the cookie, loads the row, and owns the cookie's flags."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from pyramid.interfaces import ISessionFactory
+from zope.interface import implementer
+
+from ..clock import get_clock
+from . import store
+from .session import ServerSideSession
+from .tokens import hash_token, is_well_formed
+
+if TYPE_CHECKING:
+    from pyramid.request import Request
+
+    from ..settings import SessionSettings
+
+log = logging.getLogger(__name__)
+
+
+@implementer(ISessionFactory)
+class SessionFactory:
+    """``request.session`` is built by this on first use, never before: a page
+    that does not touch the session costs no query and sets no cookie."""
+
+    def __init__(self, settings: SessionSettings) -> None:
+        self.settings = settings
+
+    @staticmethod
+    def now(request: Request) -> Any:
+        return get_clock(request.registry).now()
+
+    def __call__(self, request: Request) -> ServerSideSession:
+        now = self.now(request)
+        token = request.cookies.get(self.settings.cookie_name)
+        session = None
+        stale_cookie = token is not None
+        if is_well_formed(token):
+            loaded = store.load(request.dbsession, hash_token(token))
+            if loaded is not None and not self.is_expired(loaded[0], now):
+                session = ServerSideSession(request, self, now, *loaded)
+                stale_cookie = False
+        if session is None:
+            session = ServerSideSession(request, self, now)
+        request.add_response_callback(self._response_callback(session, stale_cookie))
+        return session
+
+    def is_expired(self, record: Any, now: Any) -> bool:
+        idle = timedelta(seconds=self.settings.idle_timeout)
+        absolute = timedelta(seconds=self.settings.absolute_timeout)
+        return now >= record.last_seen_at + idle or now >= record.created_at + absolute
+
+    def _response_callback(self, session: ServerSideSession, stale_cookie: bool) -> Any:
+        def callback(request: Request, response: Any) -> None:
+            response.vary = _add_vary(response.vary, "Cookie")
+            session._apply_cookie(request, response)
+            if stale_cookie and session._issued_token is None:
+                # A dead or forged token: tell the browser to drop it.
+                self.expire_cookie(response)
+
+        return callback
+
+    def set_cookie(self, response: Any, token: str | None) -> None:
+        """Set the token, or (``None``) expire the cookie with the same flags: a
+        ``__Host-`` cookie is only accepted, and so only removed, when Secure."""
+        cookie = self.settings.cookie
+        response.set_cookie(
+            self.settings.cookie_name,
+            token,
+            max_age=self.settings.absolute_timeout if token else None,
+            path=cookie.path,
+            domain=cookie.domain,
+            secure=cookie.secure,
+            httponly=cookie.httponly,
+            samesite=cookie.samesite,
+        )
+
+    def expire_cookie(self, response: Any) -> None:
+        self.set_cookie(response, None)
+
+
+def _add_vary(current: tuple[str, ...] | None, value: str) -> tuple[str, ...]:
+    values = tuple(current or ())
+    return values if value in values else (*values, value)

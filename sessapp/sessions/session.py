@@ -1,0 +1,330 @@
+"""The HTTP session: a dict that knows whether, and how, it must be saved.
+
+It records intentions (data changed, needs a touch, rotate, invalidate) while the
+view runs; :class:`SessionWriter` turns them into SQL when the request's
+transaction commits, and the response callback sets or expires the cookie only
+after that commit succeeded.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import zope.sqlalchemy
+from pyramid.interfaces import ISession
+from transaction.interfaces import IDataManager, NoTransaction
+from zope.interface import implementer
+
+from ..models import SessionRecord, User
+from . import store
+from .errors import SessionDataError, SessionDataTooLarge
+from .tokens import hash_token, new_public_id, new_token
+
+if TYPE_CHECKING:
+    from pyramid.request import Request
+
+    from .factory import SessionFactory
+
+log = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+_MISSING = object()
+USER_AGENT_MAX = 300
+
+
+def _mutates(method: F) -> F:
+    """Mark a dict method as changing the data: check the size, schedule a save."""
+
+    @wraps(method)
+    def wrapper(self: ServerSideSession, *args: Any, **kwargs: Any) -> Any:
+        before = dict(self)
+        result = method(self, *args, **kwargs)
+        try:
+            self._data_changed()
+        except SessionDataError:
+            dict.clear(self)
+            dict.update(self, before)
+            raise
+        return result
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+@implementer(ISession)
+class ServerSideSession(dict):
+    """A server-side session whose row is read by one query and written at most
+    once, inside the request's transaction."""
+
+    def __init__(
+        self,
+        request: Request,
+        factory: SessionFactory,
+        now: datetime,
+        record: SessionRecord | None = None,
+        user: User | None = None,
+    ) -> None:
+        self._request = request
+        self._factory = factory
+        self._now = now
+        self._writer: SessionWriter | None = None
+        self._dirty = False
+        self._needs_touch = False
+        self._doomed_hashes: list[str] = []
+        self._issued_token: str | None = None
+        self._expire_cookie = False
+        self._committed = False
+        if record is None:
+            self._become_new(now)
+            return
+        super().__init__(self._decode(record.data))
+        self._token_hash: str | None = record.token_hash
+        self._version = record.version
+        self.public_id = record.public_id
+        self.user_id: int | None = record.user_id
+        self.user = user
+        self.created_at = record.created_at
+        self.last_seen_at = record.last_seen_at
+        self.new = False
+        if (now - record.last_seen_at).total_seconds() >= factory.settings.touch_interval:
+            self._needs_touch = True
+            self._schedule_save()
+
+    # -- ISession ---------------------------------------------------------
+
+    @property
+    def created(self) -> float:
+        return self.created_at.replace(tzinfo=UTC).timestamp()
+
+    def invalidate(self) -> None:
+        """End this session now: its row is deleted at commit and the cookie
+        expired; anything stored afterwards goes into a brand-new session."""
+        had_row = self._token_hash is not None or self._doomed_hashes
+        self._forget_row()
+        dict.clear(self)
+        self._become_new(self._now)
+        if had_row:
+            self._schedule_save()
+
+    def changed(self) -> None:
+        self._data_changed()
+
+    def flash(self, msg: Any, queue: str = "", allow_duplicate: bool = True) -> None:
+        storage = list(self.get("_f_" + queue, []))
+        if allow_duplicate or msg not in storage:
+            storage.append(msg)
+            self["_f_" + queue] = storage
+
+    def pop_flash(self, queue: str = "") -> list[Any]:
+        key = "_f_" + queue
+        if key not in self:
+            return []
+        return self.pop(key)
+
+    def peek_flash(self, queue: str = "") -> list[Any]:
+        return list(self.get("_f_" + queue, []))
+
+    # -- dict API that changes data ---------------------------------------
+
+    __setitem__ = _mutates(dict.__setitem__)
+    __delitem__ = _mutates(dict.__delitem__)
+    clear = _mutates(dict.clear)
+    update = _mutates(dict.update)
+    setdefault = _mutates(dict.setdefault)
+    pop = _mutates(dict.pop)
+    popitem = _mutates(dict.popitem)
+
+    def __ior__(self, other: Any) -> ServerSideSession:
+        self.update(other)
+        return self
+
+    # -- sessapp's additions ----------------------------------------------
+
+    def rotate(self, *, user: User | None = _MISSING, keep: Iterable[str] | None = None) -> None:  # type: ignore[assignment]
+        """Issue a new token; the old row is deleted in the same transaction.
+
+        ``user`` (when given) becomes the signed-in user of the new session; the
+        data named by ``keep`` (all of it when None) moves over.
+        """
+        kept = dict(self) if keep is None else {k: self[k] for k in keep if k in self}
+        new_user = self.user if user is _MISSING else user
+        self._forget_row()
+        # A fresh reading: a sessions epoch moved earlier in this request (password
+        # change) must not outdate the session that replaces this one.
+        self._now = self._factory.now(self._request)
+        self._become_new(self._now)
+        dict.update(self, kept)
+        self.user = new_user
+        self.user_id = None if new_user is None else new_user.id
+        self._data_changed()
+
+    @property
+    def is_stored(self) -> bool:
+        return self._token_hash is not None
+
+    # -- internals --------------------------------------------------------
+
+    def _decode(self, text: str) -> dict[str, Any]:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            log.warning("session %s had unreadable data; starting it empty", "?")
+            return {}
+        return data
+
+    def _become_new(self, now: datetime) -> None:
+        self._token_hash = None
+        self._version = 0
+        self.public_id = new_public_id()
+        self.user_id = None
+        self.user = None
+        self.created_at = now
+        self.last_seen_at = now
+        self.new = True
+        self._needs_touch = False
+
+    def _forget_row(self) -> None:
+        if self._token_hash is not None:
+            self._doomed_hashes.append(self._token_hash)
+        self._token_hash = None
+
+    def _data_changed(self) -> None:
+        encoded = _json(self)  # raises TypeError/ValueError on non-JSON values
+        limit = self._factory.settings.max_size
+        if len(encoded.encode("utf-8")) > limit:
+            raise SessionDataTooLarge(len(encoded.encode("utf-8")), limit)
+        self._dirty = True
+        self._schedule_save()
+
+    def _schedule_save(self) -> None:
+        if self._writer is not None:
+            return
+        request = self._request
+        try:
+            transaction = request.tm.get()
+        except NoTransaction:
+            log.warning("session changed outside a transaction; the change is not saved")
+            return
+        # Join the SQL session now, while the transaction still accepts
+        # resources, so that the rows are written before it commits.
+        zope.sqlalchemy.mark_changed(request.dbsession, request.tm)
+        self._writer = SessionWriter(self, request.tm)
+        transaction.join(self._writer)
+
+    def _has_content(self) -> bool:
+        return bool(self) or self.user_id is not None
+
+    def _expiry(self, last_seen: datetime) -> datetime:
+        settings = self._factory.settings
+        return min(
+            last_seen + timedelta(seconds=settings.idle_timeout),
+            self.created_at + timedelta(seconds=settings.absolute_timeout),
+        )
+
+    def _write(self) -> None:
+        """Turn the recorded intentions into SQL (called as the transaction commits)."""
+        request = self._request
+        dbsession = request.dbsession
+        dbsession.flush()
+        now = self._now
+        ip = request.client_addr
+        store.delete_by_hash(dbsession, self._doomed_hashes)
+        if self._token_hash is None:
+            if self._has_content():
+                token = new_token()
+                user_agent = request.user_agent
+                store.insert(
+                    dbsession,
+                    SessionRecord(
+                        token_hash=hash_token(token),
+                        public_id=self.public_id,
+                        user_id=self.user_id,
+                        data=_json(self),
+                        version=1,
+                        created_at=self.created_at,
+                        last_seen_at=now,
+                        expires_at=self._expiry(now),
+                        ip=ip,
+                        user_agent=user_agent[:USER_AGENT_MAX] if user_agent else None,
+                    ),
+                )
+                limit = self._factory.settings.max_per_user
+                if self.user_id is not None and limit:
+                    store.trim_user_sessions(dbsession, self.user_id, limit)
+                self._issued_token = token
+            elif self._doomed_hashes:
+                self._expire_cookie = True
+        elif self._dirty:
+            store.update_data(
+                dbsession,
+                self._token_hash,
+                self._version,
+                data=_json(self),
+                last_seen_at=now,
+                expires_at=self._expiry(now),
+                ip=ip,
+            )
+        elif self._needs_touch:
+            store.touch(
+                dbsession,
+                self._token_hash,
+                last_seen_at=now,
+                expires_at=self._expiry(now),
+                ip=ip,
+            )
+
+    def _on_commit(self) -> None:
+        self._committed = True
+
+    def _apply_cookie(self, request: Request, response: Any) -> None:
+        """Response callback: runs after pyramid_tm finished, so the commit's
+        outcome is known; a failed or aborted request changes no cookie."""
+        if self._committed and self._issued_token is not None:
+            self._factory.set_cookie(response, self._issued_token)
+        elif self._committed and self._expire_cookie:
+            self._factory.expire_cookie(response)
+
+
+@implementer(IDataManager)
+class SessionWriter:
+    """Joins the request's transaction to write the session row in it.
+
+    Sorted before zope.sqlalchemy's data manager (whose key starts with "~"), so
+    the statements run on the request's SQL transaction before it commits; if
+    they fail, the transaction package aborts every resource, SQL included.
+    """
+
+    def __init__(self, session: ServerSideSession, transaction_manager: Any) -> None:
+        self.session = session
+        self.transaction_manager = transaction_manager
+
+    def sortKey(self) -> str:
+        return "sessapp.sessions"
+
+    def tpc_begin(self, transaction: Any) -> None:
+        self.session._write()
+
+    def commit(self, transaction: Any) -> None:
+        pass
+
+    def tpc_vote(self, transaction: Any) -> None:
+        pass
+
+    def tpc_finish(self, transaction: Any) -> None:
+        self.session._on_commit()
+
+    def tpc_abort(self, transaction: Any) -> None:
+        pass
+
+    def abort(self, transaction: Any) -> None:
+        pass

@@ -1,0 +1,66 @@
+"""Jinja2 set-up and the filters that turn stored values into words people read."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chromium/", "Chromium"),
+    ("HeadlessChrome/", "Headless Chrome"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+    ("python-requests/", "Python requests"),
+)
+_SYSTEMS = (
+    ("Windows NT", "Windows"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Android", "Android"),
+    ("CrOS", "ChromeOS"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
+
+
+def describe_agent(user_agent: str | None) -> str:
+    """'Firefox on Windows' from a User-Agent header, or 'Unknown browser'."""
+    if not user_agent:
+        return "Unknown browser"
+    browser = next((name for marker, name in _BROWSERS if marker in user_agent), None)
+    system = next((name for marker, name in _SYSTEMS if marker in user_agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    if browser or system:
+        return browser or f"A browser on {system}"
+    return re.sub(r"[^\w ./-]", "", user_agent)[:40] or "Unknown browser"
+
+
+def ago(moment: datetime | None, now: datetime) -> str:
+    """'just now', '5 minutes ago', '3 days ago'."""
+    if moment is None:
+        return "never"
+    seconds = int((now - moment).total_seconds())
+    if seconds < 45:
+        return "just now"
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = round(seconds / size)
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def includeme(config: Any) -> None:
+    settings = config.get_settings()
+    settings.setdefault("jinja2.filters", "\n".join([
+        "ago = sessapp.templating:ago",
+        "describe_agent = sessapp.templating:describe_agent",
+    ]))
+    config.include("pyramid_jinja2")
+    config.add_jinja2_renderer(".jinja2")
+    config.add_jinja2_search_path("sessapp:templates", name=".jinja2")

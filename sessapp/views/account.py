@@ -1,0 +1,109 @@
+"""The signed-in user's own pages: profile, password, sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.csrf import new_csrf_token
+from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.view import view_config
+
+from ..security import accounts, api_tokens, audit
+from ..security.acl import ACCOUNT
+from ..sessions import store as session_store
+from .helpers import FieldError, field, now, see_other
+
+
+@view_config(route_name="profile", renderer="profile.jinja2", permission=ACCOUNT)
+def profile(request: Any) -> dict[str, Any]:
+    user = request.identity
+    return {
+        "user": user,
+        "tokens": api_tokens.list_for_user(request.dbsession, user.id),
+        "now": now(request),
+        "errors": {},
+    }
+
+
+def _sessions_page(request: Any, errors: dict[str, str] | None = None) -> dict[str, Any]:
+    user = request.identity
+    return {
+        "user": user,
+        "sessions": session_store.list_for_user(request.dbsession, user.id, now(request)),
+        "current": request.session.public_id,
+        "now": now(request),
+        "errors": errors or {},
+    }
+
+
+@view_config(route_name="sessions", request_method="GET", renderer="sessions.jinja2",
+             permission=ACCOUNT)
+def sessions(request: Any) -> dict[str, Any]:
+    return _sessions_page(request)
+
+
+@view_config(route_name="session_revoke", request_method="POST", permission=ACCOUNT)
+def revoke_session(request: Any) -> HTTPSeeOther:
+    user = request.identity
+    public_id = request.matchdict["public_id"]
+    if public_id == request.session.public_id:
+        audit.record(request, "session_revoked", user=user, session_public_id=public_id)
+        request.session.invalidate()
+        return see_other(request, "home")
+    if not session_store.delete_by_public_id(request.dbsession, user.id, public_id):
+        raise HTTPNotFound()
+    audit.record(request, "session_revoked", user=user, session_public_id=public_id)
+    request.session.flash("That session has been signed out.")
+    return see_other(request, "sessions")
+
+
+def _current_password_ok(request: Any, user: Any) -> bool:
+    try:
+        password = field(request, "current_password", max_length=4096)
+    except FieldError:
+        password = ""
+    return request.registry.password_hasher.verify(password, user.password_hash)
+
+
+@view_config(route_name="sessions_revoke_others", request_method="POST",
+             renderer="sessions.jinja2", permission=ACCOUNT)
+def revoke_other_sessions(request: Any) -> Any:
+    user = request.identity
+    if not _current_password_ok(request, user):
+        request.response.status = 422
+        return _sessions_page(request, {"current_password": "That is not your current password."})
+    ended = accounts.end_sessions(request.dbsession, user,
+                                  keep_public_id=request.session.public_id)
+    audit.record(request, "sessions_revoked_others", user=user,
+                 session_public_id=request.session.public_id)
+    request.session.flash(f"Signed out {ended} other session{'s' if ended != 1 else ''}.")
+    return see_other(request, "sessions")
+
+
+@view_config(route_name="password", request_method="GET", renderer="password.jinja2",
+             permission=ACCOUNT)
+def password_form(request: Any) -> dict[str, Any]:
+    return {"errors": {}}
+
+
+@view_config(route_name="password", request_method="POST", renderer="password.jinja2",
+             permission=ACCOUNT)
+def change_password(request: Any) -> Any:
+    user = request.identity
+    if not _current_password_ok(request, user):
+        request.response.status = 422
+        return {"errors": {"current_password": "That is not your current password."}}
+    try:
+        new_password = field(request, "new_password", max_length=4096)
+        accounts.set_password(user, request.registry.password_hasher,
+                              request.registry.password_policy, new_password, now(request))
+    except (FieldError, accounts.AccountError) as exc:
+        request.response.status = 422
+        return {"errors": {"new_password": str(exc)}}
+    accounts.end_sessions(request.dbsession, user, keep_public_id=request.session.public_id)
+    request.session.rotate(user=user)
+    new_csrf_token(request)
+    audit.record(request, "password_changed", user=user,
+                 session_public_id=request.session.public_id)
+    request.session.flash("Password changed. Every other session has been signed out.")
+    return see_other(request, "profile")

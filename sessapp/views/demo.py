@@ -1,0 +1,98 @@
+"""The public pages: home, the session-data demo, cookies, theme, health."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.response import Response
+from pyramid.view import view_config
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..security.acl import PUBLIC
+from ..security.redirects import safe_next
+from ..sessions import SessionDataError
+from .helpers import FieldError, field, json_body, json_error
+
+VALUES_KEY = "values"
+THEMES = ("light", "dark")
+REDACTED = "[redacted]"
+
+
+@view_config(route_name="home", renderer="home.jinja2", permission=PUBLIC)
+def home(request: Any) -> dict[str, Any]:
+    # Without a session cookie this costs no query: the factory only looks up
+    # tokens it was sent.
+    return {"user": request.identity}
+
+
+@view_config(route_name="session_data", request_method="GET", renderer="json",
+             permission=PUBLIC)
+def session_data_get(request: Any) -> dict[str, Any]:
+    return dict(request.session.get(VALUES_KEY, {}))
+
+
+@view_config(route_name="session_data", request_method="POST", permission=PUBLIC)
+def session_data_post(request: Any) -> Any:
+    try:
+        body = json_body(request)
+        key = field(request, "key", max_length=200)
+        value = body.get("value") if body is not None else field(request, "value")
+    except FieldError as exc:
+        return json_error(422, str(exc))
+    if not key:
+        return json_error(422, "key is required.")
+    values = dict(request.session.get(VALUES_KEY, {}))
+    values[key] = value
+    try:
+        request.session[VALUES_KEY] = values
+    except SessionDataError as exc:
+        return json_error(413, str(exc))
+    if body is not None:
+        return Response(json_body={"stored": key}, status=200)
+    return HTTPSeeOther(location=request.route_path("session_data"))
+
+
+@view_config(route_name="cookies", renderer="json", permission=PUBLIC)
+def cookies(request: Any) -> dict[str, str]:
+    name = request.registry.sessapp_settings.session.cookie_name
+    return {key: (REDACTED if key == name else value) for key, value in request.cookies.items()}
+
+
+@view_config(route_name="theme", request_method="POST", permission=PUBLIC)
+def theme(request: Any) -> Any:
+    try:
+        choice = field(request, "theme", max_length=20)
+        target = safe_next(field(request, "next")) or request.route_path("home")
+    except FieldError as exc:
+        return json_error(422, str(exc))
+    if choice not in THEMES:
+        return json_error(422, "theme must be light or dark.")
+    cookie = request.registry.sessapp_settings.session.cookie
+    response = HTTPSeeOther(location=target)
+    response.set_cookie(
+        "theme",
+        choice,
+        max_age=365 * 24 * 3600,
+        path="/",
+        secure=cookie.secure,
+        httponly=cookie.httponly,
+        samesite=cookie.samesite,
+    )
+    return response
+
+
+@view_config(route_name="healthz", permission=PUBLIC)
+def healthz(request: Any) -> Response:
+    try:
+        request.dbsession.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        return Response(
+            body=json.dumps({"status": "unavailable"}),
+            status=503,
+            content_type="application/json",
+            headers={"Retry-After": "5"},
+        )
+    return Response(json_body={"status": "ok"})

@@ -1,0 +1,117 @@
+"""Error pages. The catch-all runs possibly after the transaction ended, so it
+touches neither the database nor the session."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken, URLDecodeError
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.renderers import render_to_response
+from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
+from pyramid_retry import mark_error_retryable
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..security.csrf import has_bearer_credentials
+from .helpers import json_error, wants_json
+
+log = logging.getLogger(__name__)
+
+# SQLSTATE class 40 (serialization failure, deadlock), MySQL deadlock / lock wait
+# timeout, SQLite "database is locked": running the request again succeeds.
+_RETRYABLE_MYSQL_CODES = {1205, 1213}
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, StaleDataError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate and str(sqlstate).startswith("40"):
+        return True
+    args = getattr(orig, "args", ())
+    if args and isinstance(args[0], int) and args[0] in _RETRYABLE_MYSQL_CODES:
+        return True
+    return "database is locked" in str(orig)
+
+
+@forbidden_view_config()
+def forbidden(request: Any) -> Any:
+    signed_in = request.identity is not None
+    if wants_json(request):
+        if signed_in:
+            return json_error(403, "You do not have permission for this.")
+        challenge = 'Bearer error="invalid_token"' if has_bearer_credentials(request) else "Bearer"
+        return json_error(401, "Authentication required.", **{"WWW-Authenticate": challenge})
+    if not signed_in:
+        query = urlencode({"next": request.path_qs})
+        return HTTPSeeOther(location=f"{request.route_path('login')}?{query}")
+    return _page(request, 403, "Forbidden", "You do not have permission to see this page.")
+
+
+def _page(request: Any, status: int, title: str, message: str, *, nav: bool = True) -> Any:
+    """An error page; ``nav=False`` when the transaction may be over, so the
+    layout must not look up who is signed in."""
+    response = render_to_response(
+        "error.jinja2",
+        {"title": title, "message": message, "status": status, "nav": nav},
+        request=request,
+    )
+    response.status = status
+    return response
+
+
+@notfound_view_config()
+def not_found(request: Any) -> Any:
+    if wants_json(request):
+        return json_error(404, "Not found.")
+    return _page(request, 404, "Not found", "There is no page at this address.")
+
+
+@exception_view_config(BadCSRFToken)
+@exception_view_config(BadCSRFOrigin)
+def bad_csrf(exc: Exception, request: Any) -> Any:
+    log.warning('{"event": "csrf_failure", "path": %r, "ip": %r}',
+                request.path_info, request.client_addr)
+    message = "The form was stale or tampered with. Go back, reload the page and try again."
+    if wants_json(request):
+        return json_error(400, "Missing or invalid CSRF token.")
+    return _page(request, 400, "Bad request", message)
+
+
+@exception_view_config(URLDecodeError)
+def bad_url(exc: Exception, request: Any) -> Any:
+    return _page(request, 400, "Bad request", "That address could not be read.")
+
+
+@exception_view_config(Exception)
+def server_error(exc: Exception, request: Any) -> Any:
+    if is_transient(exc):
+        # Tag it so pyramid_retry reruns the request on fresh state; the page
+        # below is only seen if the retries run out.
+        mark_error_retryable(exc)
+        log.warning("transient database error (%s): %s", type(exc).__name__, exc)
+        if wants_json(request):
+            response = json_error(503, "The service is briefly unavailable. Try again.")
+        else:
+            response = _page(request, 503, "Unavailable",
+                             "The service is briefly unavailable. Please try again.", nav=False)
+        response.headers["Retry-After"] = "2"
+        return response
+    if isinstance(exc, OperationalError):
+        log.error("database unavailable: %s", exc)
+        response = _page(request, 503, "Unavailable", "The database is unavailable.", nav=False)
+        response.headers["Retry-After"] = "5"
+        return response
+    log.exception("unhandled error", exc_info=exc)
+    if wants_json(request):
+        return json_error(500, "Internal error.")
+    return _page(request, 500, "Server error", "Something went wrong on our side.",
+                 nav=False)

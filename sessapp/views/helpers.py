@@ -1,0 +1,62 @@
+"""What several views need: reading fields, JSON errors, the signed-in user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.response import Response
+
+from ..clock import get_clock
+
+
+class FieldError(ValueError):
+    pass
+
+
+def json_body(request: Any) -> dict[str, Any] | None:
+    """The JSON object sent, None when the body is not JSON; FieldError if it is
+    JSON but not an object."""
+    if request.content_type != "application/json":
+        return None
+    if not request.body:
+        return {}
+    body = request.json_body  # already parsed once by the body guard
+    if not isinstance(body, dict):
+        raise FieldError("The JSON body must be an object.")
+    return body
+
+
+def field(request: Any, name: str, *, max_length: int = 1024) -> str:
+    """A text field from the form or the JSON body, '' when absent."""
+    body = json_body(request)
+    value = request.POST.get(name, "") if body is None else body.get(name, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise FieldError(f"{name} must be text.")
+    if len(value) > max_length:
+        raise FieldError(f"{name} is too long.")
+    return value
+
+
+def wants_json(request: Any) -> bool:
+    if request.path_info.startswith("/api/"):
+        return True
+    if request.headers.get("Authorization", "")[:7].lower() == "bearer ":
+        return True
+    return request.accept.best_match(["text/html", "application/json"]) == "application/json"
+
+
+def json_error(status: int, message: str, **headers: str) -> Response:
+    response = Response(json_body={"error": message}, status=status)
+    response.headers.update(headers)
+    return response
+
+
+def now(request: Any) -> Any:
+    return get_clock(request.registry).now()
+
+
+def see_other(request: Any, route_name: str, **kw: Any) -> HTTPSeeOther:
+    return HTTPSeeOther(location=request.route_path(route_name, **kw))
