@@ -9,6 +9,7 @@ from typing import Any
 from pyramid.httpexceptions import HTTPBadRequest, HTTPMethodNotAllowed
 from pyramid.response import Response
 from pyramid.tweens import INGRESS
+from webob.cookies import parse_cookie
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -29,14 +30,38 @@ def _bad_request(message: str, request: Any) -> Response:
     return response
 
 
-def body_guard_tween_factory(handler: Callable, registry: Any) -> Callable:
-    """Parse an unsafe request's body up front: WebOb raises on a multipart body
-    without a boundary, an unknown charset or bad JSON, and unhandled that is a
-    500 from deep inside the CSRF check. Here it is a clear 400."""
+def _drop_unreadable_cookies(request: Any) -> None:
+    """WebOb raises on a cookie value that is not UTF-8, wherever it is read.
+    Such a cookie was not set by sessapp: drop it, keep the others."""
+    try:
+        dict(request.cookies)
+        return
+    except (UnicodeDecodeError, ValueError):
+        pass
+    kept = []
+    for pair in request.environ.get("HTTP_COOKIE", "").split(";"):
+        try:
+            for name, value in parse_cookie(pair):
+                name.decode("utf-8")
+                value.decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError, ValueError):
+            continue
+        kept.append(pair)
+    request.environ["HTTP_COOKIE"] = ";".join(kept)
+
+
+def request_guard_tween_factory(handler: Callable, registry: Any) -> Callable:
+    """Make hostile requests harmless before any view or policy reads them.
+
+    Unsafe requests have their body parsed up front: WebOb raises on a multipart
+    body without a boundary, an unknown charset or bad JSON, and unhandled that
+    is a 500 from deep inside the CSRF check. Here it is a clear 400.
+    """
 
     def tween(request: Any) -> Any:
         if request.method in {"TRACE", "TRACK"}:
             return HTTPMethodNotAllowed()
+        _drop_unreadable_cookies(request)
         if request.method in UNSAFE_METHODS:
             try:
                 if request.content_type in FORM_TYPES:
@@ -73,6 +98,6 @@ def security_headers_tween_factory(handler: Callable, registry: Any) -> Callable
 def includeme(config: Any) -> None:
     config.add_tween("sessapp.tweens.security_headers_tween_factory", under=INGRESS)
     config.add_tween(
-        "sessapp.tweens.body_guard_tween_factory",
+        "sessapp.tweens.request_guard_tween_factory",
         under="sessapp.tweens.security_headers_tween_factory",
     )

@@ -31,7 +31,7 @@ def load(dbsession: Session, token_hash: str) -> tuple[SessionRecord, User | Non
 
 def insert(dbsession: Session, record: SessionRecord) -> None:
     dbsession.add(record)
-    dbsession.flush([record])
+    dbsession.flush()
     # The row is written; keep the identity map from tracking it further so a
     # later view flush cannot issue a second, unversioned UPDATE.
     dbsession.expunge(record)

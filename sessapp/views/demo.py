@@ -39,7 +39,11 @@ def session_data_post(request: Any) -> Any:
     try:
         body = json_body(request)
         key = field(request, "key", max_length=200)
-        value = body.get("value") if body is not None else field(request, "value")
+        # The session's own size limit is the real bound (413 beyond it).
+        limit = request.registry.sessapp_settings.session.max_size + 1
+        value = body.get("value") if body is not None else field(
+            request, "value", max_length=limit
+        )
     except FieldError as exc:
         return json_error(422, str(exc))
     if not key:

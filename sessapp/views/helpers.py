@@ -45,7 +45,8 @@ def wants_json(request: Any) -> bool:
         return True
     if request.headers.get("Authorization", "")[:7].lower() == "bearer ":
         return True
-    return request.accept.best_match(["text/html", "application/json"]) == "application/json"
+    offer = request.accept.acceptable_offers(["text/html", "application/json"])
+    return bool(offer) and offer[0][0] == "application/json"
 
 
 def json_error(status: int, message: str, **headers: str) -> Response:

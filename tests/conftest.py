@@ -1,0 +1,295 @@
+"""Fixtures: one throwaway database per backend, the app on it, WebTest clients.
+
+Every test that asks for ``testapp`` (or ``db_url``) runs once per backend:
+SQLite always; PostgreSQL and MariaDB when their servers answer (defaults:
+127.0.0.1:5432 and 127.0.0.1:3306; override with SESSAPP_TEST_POSTGRESQL_URL and
+SESSAPP_TEST_MYSQL_URL, pointing at any existing database the user may connect
+to). Each run creates its own uniquely named database and drops it afterwards.
+Set SESSAPP_TEST_REQUIRE=postgresql,mysql (as CI does) to turn an unreachable
+server into a failure instead of a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import transaction
+import webtest
+from pyramid.paster import get_appsettings
+from sqlalchemy import create_engine, event, make_url, text
+from sqlalchemy.engine import Engine
+
+from sessapp import make_app
+from sessapp.clock import IClock, MovableClock
+from sessapp.models import get_session_factory, get_tm_session
+from sessapp.models.meta import Base
+from sessapp.scripts.initdb import upgrade
+from sessapp.security import accounts
+from sessapp.security.acl import ADMIN_ROLE
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+TESTING_INI = str(ROOT / "testing.ini")
+PASSWORD = "correct horse battery staple"
+
+SERVER_URLS = {
+    "postgresql": os.environ.get(
+        "SESSAPP_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    ),
+    "mysql": os.environ.get("SESSAPP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+REQUIRED = {name.strip() for name in os.environ.get("SESSAPP_TEST_REQUIRE", "").split(",")
+            if name.strip()}
+BACKENDS = ["sqlite", "postgresql", "mysql"]
+
+
+def pytest_addoption(parser: Any) -> None:
+    parser.addoption("--runslow", action="store_true", help="run tests marked slow")
+    parser.addoption(
+        "--backends", default=",".join(BACKENDS),
+        help="comma-separated databases to run on (default: all three)",
+    )
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow (make test-slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_generate_tests(metafunc: Any) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = [b for b in metafunc.config.getoption("--backends").split(",") if b]
+        metafunc.parametrize("backend", chosen, scope="session")
+
+
+# -- databases --------------------------------------------------------------
+
+
+def _server_unavailable(backend: str, exc: Exception) -> None:
+    message = (
+        f"{backend} server not reachable at {SERVER_URLS[backend]} "
+        f"({type(exc).__name__}); set SESSAPP_TEST_{backend.upper()}_URL to test on it"
+    )
+    if backend in REQUIRED:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def db_url(backend: str, tmp_path_factory: Any) -> Iterator[str]:
+    """A fresh, migrated database for this test session and backend."""
+    name = f"sessapp_test_{secrets.token_hex(4)}"
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / (name + '.sqlite')}"
+        upgrade(TESTING_INI, url)
+        yield url
+        return
+    server = make_url(SERVER_URLS[backend])
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            if backend == "mysql":
+                connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+            else:
+                connection.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:  # any driver or connection failure means "not here"
+        admin.dispose()
+        _server_unavailable(backend, exc)
+    url = server.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(TESTING_INI, url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            if backend == "postgresql":
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            else:
+                connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        admin.dispose()
+
+
+def base_settings(url: str, **overrides: Any) -> dict[str, Any]:
+    settings = dict(get_appsettings(TESTING_INI))
+    settings["sqlalchemy.url"] = url
+    settings.update({key: str(value) for key, value in overrides.items()})
+    return settings
+
+
+@dataclass
+class SqlLog:
+    """Every statement the app's engine sends, for counting queries and writes."""
+
+    statements: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        with self.lock:
+            self.statements.append(statement)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.statements.clear()
+
+    @property
+    def writes(self) -> list[str]:
+        return [s for s in self.statements
+                if re.match(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", s, re.I)]
+
+
+@dataclass
+class AppHarness:
+    """One WSGI app on one database, with what tests need to look inside it."""
+
+    app: Any
+    url: str
+    clock: MovableClock
+    sql: SqlLog
+
+    @property
+    def registry(self) -> Any:
+        return self.app.registry
+
+    @property
+    def engine(self) -> Engine:
+        return self.registry["db_engine"]
+
+    def transaction(self) -> Any:
+        return _Tx(self)
+
+    def count(self, table: str, where: str = "1=1", **params: Any) -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                text(f"SELECT COUNT(*) FROM {table} WHERE {where}"), params  # noqa: S608
+            ).scalar_one()
+
+    def wipe(self) -> None:
+        with self.engine.begin() as connection:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+    def make_user(self, username: str = "alice", password: str = PASSWORD,
+                  *, admin: bool = False) -> int:
+        with self.transaction() as dbsession:
+            user = accounts.create_user(
+                dbsession, self.registry.password_hasher, self.registry.password_policy,
+                username, password, self.clock.now(),
+                roles=[ADMIN_ROLE] if admin else [],
+            )
+            return user.id
+
+
+class _Tx:
+    """``with harness.transaction() as dbsession:`` commits on success."""
+
+    def __init__(self, harness: AppHarness) -> None:
+        self.manager = transaction.TransactionManager(explicit=True)
+        self.factory = get_session_factory(harness.engine)
+
+    def __enter__(self) -> Any:
+        self.manager.begin()
+        return get_tm_session(self.factory, self.manager)
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is None:
+            self.manager.commit()
+        else:
+            self.manager.abort()
+
+
+def build_harness(url: str, **overrides: Any) -> AppHarness:
+    app = make_app(base_settings(url, **overrides))
+    clock = MovableClock()
+    app.registry.registerUtility(clock, IClock)
+    sql = SqlLog()
+    event.listen(app.registry["db_engine"], "before_cursor_execute", sql.record)
+    return AppHarness(app=app, url=url, clock=clock, sql=sql)
+
+
+@pytest.fixture(scope="session")
+def _shared_harness(db_url: str) -> Iterator[AppHarness]:
+    harness = build_harness(db_url)
+    yield harness
+    harness.engine.dispose()
+
+
+@pytest.fixture
+def harness(_shared_harness: AppHarness) -> Iterator[AppHarness]:
+    """The app on this backend's database, emptied after the test."""
+    _shared_harness.clock.current = MovableClock().now()
+    _shared_harness.sql.clear()
+    yield _shared_harness
+    _shared_harness.wipe()
+
+
+@pytest.fixture
+def make_harness(db_url: str) -> Iterator[Any]:
+    """Build an app with other settings, on the same database (emptied after)."""
+    built: list[AppHarness] = []
+
+    def factory(**overrides: Any) -> AppHarness:
+        made = build_harness(db_url, **overrides)
+        built.append(made)
+        return made
+
+    yield factory
+    for made in built:
+        made.wipe()
+        made.engine.dispose()
+
+
+# -- clients ------------------------------------------------------------------
+
+
+class Browser(webtest.TestApp):
+    """A WebTest client that behaves like one browser (its own cookie jar)."""
+
+    session_cookie = "session"
+
+    def csrf_token(self, path: str = "/login") -> str:
+        page = self.get(path)
+        field = page.html.find("input", {"name": "csrf_token"})
+        assert field is not None, f"no csrf_token field on {path}"
+        return field["value"]
+
+    def login(self, username: str = "alice", password: str = PASSWORD, *,
+              status: int | str = 303, **extra: str) -> Any:
+        token = self.csrf_token("/login")
+        return self.post("/login", {"username": username, "password": password,
+                                    "csrf_token": token, **extra}, status=status)
+
+    def logout(self) -> Any:
+        return self.post("/logout", {"csrf_token": self.csrf_token("/profile")}, status=303)
+
+    @property
+    def session_token(self) -> str | None:
+        return self.cookies.get(self.session_cookie)
+
+
+def new_browser(harness: AppHarness, ip: str = "192.0.2.10") -> Browser:
+    return Browser(harness.app, extra_environ={
+        "REMOTE_ADDR": ip,
+        "HTTP_HOST": "localhost",
+        "HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+    })
+
+
+@pytest.fixture
+def testapp(harness: AppHarness) -> Browser:
+    return new_browser(harness)
+
+
+@pytest.fixture
+def browser_factory(harness: AppHarness) -> Any:
+    return lambda ip="192.0.2.10": new_browser(harness, ip)
