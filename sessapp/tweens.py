@@ -61,6 +61,10 @@ def request_guard_tween_factory(handler: Callable, registry: Any) -> Callable:
     def tween(request: Any) -> Any:
         if request.method in {"TRACE", "TRACK"}:
             return HTTPMethodNotAllowed()
+        try:
+            request.path_info  # noqa: B018 - WebOb decodes it as UTF-8 on access
+        except UnicodeDecodeError:
+            return HTTPBadRequest(detail="The address could not be read.")
         _drop_unreadable_cookies(request)
         if request.method in UNSAFE_METHODS:
             try:
@@ -87,7 +91,7 @@ def security_headers_tween_factory(handler: Callable, registry: Any) -> Callable
         headers.setdefault("X-Frame-Options", "DENY")
         if hsts:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if not request.path_info.startswith("/static/"):
+        if not request.environ.get("PATH_INFO", "").startswith("/static/"):
             # Pages differ by who is signed in: never let a cache keep them.
             headers["Cache-Control"] = "no-store"
         return response

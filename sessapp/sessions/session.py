@@ -199,10 +199,14 @@ class ServerSideSession(dict):
         self._token_hash = None
 
     def _data_changed(self) -> None:
-        encoded = _json(self)  # raises TypeError/ValueError on non-JSON values
+        try:
+            encoded = _json(self)
+        except (TypeError, ValueError) as exc:
+            raise SessionDataError(f"session values must be JSON: {exc}") from None
+        size = len(encoded.encode("utf-8"))
         limit = self._factory.settings.max_size
-        if len(encoded.encode("utf-8")) > limit:
-            raise SessionDataTooLarge(len(encoded.encode("utf-8")), limit)
+        if size > limit:
+            raise SessionDataTooLarge(size, limit)
         self._dirty = True
         self._schedule_save()
 

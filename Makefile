@@ -1,0 +1,48 @@
+# sessapp: `make run` serves the app on SQLite; `make test` runs every test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: run test test-slow lint format install install-testing initdb clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: setup.cfg setup.py pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-testing: setup.cfg setup.py pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[testing]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+
+install-testing: $(VENV)/.installed-testing
+
+initdb: install
+	$(BIN)/sessapp-initdb development.ini
+
+## Serve http://localhost:6543 on the embedded SQLite database.
+run: initdb
+	$(BIN)/pserve development.ini
+
+## Lint, then every test: SQLite always, PostgreSQL and MariaDB when reachable.
+test: install-testing
+	$(BIN)/ruff check sessapp tests migrations
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## The slow statistical tests as well.
+test-slow: install-testing
+	$(BIN)/pytest --runslow $(PYTEST_ARGS)
+
+lint: install-testing
+	$(BIN)/ruff check sessapp tests migrations
+
+format: install-testing
+	$(BIN)/ruff format sessapp tests migrations
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache sessapp.sqlite*
