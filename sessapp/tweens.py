@@ -3,6 +3,7 @@ and error pages included."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -89,6 +90,7 @@ def security_headers_tween_factory(handler: Callable, registry: Any) -> Callable
         headers.setdefault("Content-Security-Policy", CSP)
         headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
         headers.setdefault("X-Frame-Options", "DENY")
+        headers["X-Request-ID"] = request.request_id
         if hsts:
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         if not request.environ.get("PATH_INFO", "").startswith("/static/"):
@@ -99,7 +101,13 @@ def security_headers_tween_factory(handler: Callable, registry: Any) -> Callable
     return tween
 
 
+def _request_id(request: Any) -> str:
+    """Ties a response to its log lines; random, so it reveals nothing."""
+    return secrets.token_hex(8)
+
+
 def includeme(config: Any) -> None:
+    config.add_request_method(_request_id, "request_id", reify=True)
     config.add_tween("sessapp.tweens.security_headers_tween_factory", under=INGRESS)
     config.add_tween(
         "sessapp.tweens.request_guard_tween_factory",

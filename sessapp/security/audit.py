@@ -1,11 +1,25 @@
-"""Auth events: one row each in ``auth_events``, in the request's transaction,
-and one structured log record (no secrets: sessions appear by public id)."""
+"""Auth events: a row in ``auth_events`` and one structured log record each.
+
+Successes are written in the request's transaction, so they vanish with a
+rolled-back request, as the change they describe does. Failures (a wrong
+password, a CSRF rejection, a refused page, a throttled login) are written in a
+short transaction of their own, because the request that provoked them usually
+changes nothing else and may well be rolled back: the trace must survive it.
+
+Log records are one JSON object per line, UTC, with the request id and the
+client IP. No password, token or session token ever appears: a session is named
+by its public id. JSON string escaping keeps a CR/LF in a username from forging
+a second line.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..clock import get_clock
 from ..models import AuthEvent
@@ -16,6 +30,39 @@ if TYPE_CHECKING:
 log = logging.getLogger("sessapp.audit")
 
 USERNAME_MAX = 150
+USER_AGENT_MAX = 300
+FAILURES = frozenset({
+    "login_failure", "login_throttled", "csrf_failure", "forbidden",
+    "register_throttled", "api_token_throttled",
+})
+
+
+def _event_row(request: Request, event: str, now: datetime, user: Any, username: str | None,
+               session_public_id: str | None) -> AuthEvent:
+    name = user.username if user is not None else (username or None)
+    agent = request.user_agent
+    return AuthEvent(
+        occurred_at=now,
+        event=event,
+        user_id=None if user is None else user.id,
+        username=None if name is None else name[:USERNAME_MAX],
+        ip=request.client_addr,
+        user_agent=None if agent is None else agent[:USER_AGENT_MAX],
+        session_public_id=session_public_id,
+    )
+
+
+def log_line(request: Request, event: str, now: datetime, **fields: Any) -> str:
+    record = {
+        "ts": now.isoformat(timespec="milliseconds") + "Z",
+        "event": event,
+        "request_id": getattr(request, "request_id", None),
+        "ip": request.client_addr,
+        "method": request.method,
+        "path": request.environ.get("PATH_INFO", ""),
+        **fields,
+    }
+    return json.dumps(record, ensure_ascii=True, default=str)
 
 
 def record(
@@ -25,26 +72,28 @@ def record(
     user: Any = None,
     username: str | None = None,
     session_public_id: str | None = None,
+    store: bool = True,
 ) -> None:
-    name = user.username if user is not None else (username or None)
-    if name is not None:
-        name = name[:USERNAME_MAX]
-    agent = request.user_agent[:300] if request.user_agent else None
-    entry = AuthEvent(
-        occurred_at=get_clock(request.registry).now(),
-        event=event,
-        user_id=None if user is None else user.id,
-        username=name,
-        ip=request.client_addr,
-        user_agent=agent,
-        session_public_id=session_public_id,
-    )
-    request.dbsession.add(entry)
-    # json.dumps escapes CR/LF, so a hostile username cannot forge a log line.
-    log.info(json.dumps({
-        "event": event,
-        "user_id": entry.user_id,
-        "username": name,
-        "ip": entry.ip,
-        "session": session_public_id,
-    }, ensure_ascii=True))
+    """Record one auth event (see the module docstring for which transaction).
+
+    ``store=False`` logs without a row: for events any anonymous visitor can
+    cause at will, where a row each would let them fill the table.
+    """
+    now = get_clock(request.registry).now()
+    row = _event_row(request, event, now, user, username, session_public_id)
+    level = logging.WARNING if event in FAILURES else logging.INFO
+    log.log(level, log_line(request, event, now, user_id=row.user_id, username=row.username,
+                            session=session_public_id))
+    if not store:
+        return
+    if event not in FAILURES:
+        request.dbsession.add(row)
+        return
+    factory = request.registry["dbsession_factory"]
+    try:
+        with factory() as dbsession, dbsession.begin():
+            dbsession.add(row)
+    except SQLAlchemyError as exc:
+        # The log line above already holds the event; a failing database must
+        # not turn a refused request into a server error.
+        log.error("could not store auth event %s: %s", event, type(exc).__name__)

@@ -15,6 +15,7 @@ from pyramid_retry import mark_error_retryable
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
+from ..security import audit
 from ..security.csrf import has_bearer_credentials
 from .helpers import json_error, wants_json
 
@@ -44,11 +45,16 @@ def is_transient(exc: BaseException) -> bool:
 
 @forbidden_view_config()
 def forbidden(request: Any) -> Any:
-    signed_in = request.identity is not None
+    identity = request.identity
+    signed_in = identity is not None
+    bearer = has_bearer_credentials(request)
+    audit.record(request, "forbidden", user=identity,
+                 # Anyone can ask for a page anonymously: log it, keep no row.
+                 store=signed_in or bearer)
     if wants_json(request):
         if signed_in:
             return json_error(403, "You do not have permission for this.")
-        challenge = 'Bearer error="invalid_token"' if has_bearer_credentials(request) else "Bearer"
+        challenge = 'Bearer error="invalid_token"' if bearer else "Bearer"
         return json_error(401, "Authentication required.", **{"WWW-Authenticate": challenge})
     if not signed_in:
         query = urlencode({"next": request.path_qs})
@@ -78,8 +84,7 @@ def not_found(request: Any) -> Any:
 @exception_view_config(BadCSRFToken)
 @exception_view_config(BadCSRFOrigin)
 def bad_csrf(exc: Exception, request: Any) -> Any:
-    log.warning('{"event": "csrf_failure", "path": %r, "ip": %r}',
-                request.path_info, request.client_addr)
+    audit.record(request, "csrf_failure", store=True)
     message = "The form was stale or tampered with. Go back, reload the page and try again."
     if wants_json(request):
         return json_error(400, "Missing or invalid CSRF token.")
