@@ -18,9 +18,10 @@ from .api_token import ApiToken
 from .auth_event import AuthEvent
 from .meta import Base
 from .session_record import SessionRecord
+from .throttle_hit import ThrottleHit
 from .user import User
 
-__all__ = ["ApiToken", "AuthEvent", "Base", "SessionRecord", "User"]
+__all__ = ["ApiToken", "AuthEvent", "Base", "SessionRecord", "ThrottleHit", "User"]
 
 configure_mappers()
 
@@ -58,6 +59,14 @@ def get_tm_session(
     dbsession = session_factory(info={"request": request})
     zope.sqlalchemy.register(dbsession, transaction_manager=transaction_manager)
     return dbsession
+
+
+def write_apart(registry: Any, rows: list[Any]) -> None:
+    """Commit ``rows`` in a short transaction of their own, so they stay even if
+    the request's transaction rolls back (traces of failed attempts)."""
+    factory = registry["dbsession_factory"]
+    with factory() as dbsession, dbsession.begin():
+        dbsession.add_all(rows)
 
 
 def includeme(config: Any) -> None:

@@ -13,6 +13,7 @@ import sys
 from ..clock import SystemClock
 from ..security import accounts
 from ..security.acl import ADMIN_ROLE
+from ..security.password_policy import PasswordPolicy
 from ..security.passwords import PasswordHasher
 from .common import ScriptError, load_environment, run
 
@@ -54,7 +55,7 @@ def _body(argv: list[str]) -> int:
 
     env = load_environment(args.config_uri)
     hasher = PasswordHasher(env.settings.auth.bcrypt_rounds)
-    policy = accounts.PasswordPolicy(env.settings.auth.password_min_length)
+    policy = PasswordPolicy(env.settings.auth.password_min_length)
     now = SystemClock().now()
     try:
         with env.transaction() as dbsession:

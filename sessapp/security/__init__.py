@@ -11,8 +11,9 @@ from typing import Any
 
 from pyramid.exceptions import ConfigurationError
 
-from .accounts import PasswordPolicy
+from . import throttle
 from .acl import DEFAULT, Root
+from .password_policy import PasswordPolicy
 from .passwords import PasswordHasher
 from .policies import BearerSecurityPolicy, PolicyChain, SessionSecurityPolicy
 
@@ -39,6 +40,7 @@ def includeme(config: Any) -> None:
     settings = config.registry.sessapp_settings
     config.registry.password_hasher = PasswordHasher(settings.auth.bcrypt_rounds)
     config.registry.password_policy = PasswordPolicy(settings.auth.password_min_length)
+    config.registry.throttle_limits = throttle.limits(settings)
     config.set_security_policy(build_policy_chain(config, settings.auth.policies))
     config.set_root_factory(Root)
     config.set_default_permission(DEFAULT)

@@ -6,7 +6,6 @@ same password policy and end sessions the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +15,8 @@ from sqlalchemy.orm import Session
 from ..models import User
 from ..sessions import store as session_store
 from . import api_tokens
-from .passwords import MAX_PASSWORD_BYTES, PasswordHasher
+from .password_policy import PasswordPolicy, WeakPassword
+from .passwords import PasswordHasher
 from .usernames import InvalidUsername, normalize_username, username_key
 
 
@@ -28,25 +28,11 @@ class AccountError(ValueError):
         self.field = field
 
 
-@dataclass(frozen=True)
-class PasswordPolicy:
-    min_length: int = 12
-
-    def check(self, password: str, *, username: str = "") -> None:
-        """Length only, no composition rules (NIST SP 800-63B / ASVS V6.2)."""
-        if len(password) < self.min_length:
-            raise AccountError(
-                f"Use at least {self.min_length} characters for your password.", "password"
-            )
-        if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
-            raise AccountError(
-                f"Passwords are limited to {MAX_PASSWORD_BYTES} bytes.", "password"
-            )
-        lowered = password.casefold()
-        if username and username_key(username) in lowered:
-            raise AccountError("Your password must not contain your username.", "password")
-        if "sessapp" in lowered:
-            raise AccountError("Your password must not contain the site's name.", "password")
+def _check_password(policy: PasswordPolicy, password: str, username: str) -> None:
+    try:
+        policy.check(password, username=username)
+    except WeakPassword as exc:
+        raise AccountError(str(exc), "password") from None
 
 
 def find_user(dbsession: Session, username: str) -> User | None:
@@ -69,7 +55,7 @@ def create_user(
         display = normalize_username(username)
     except InvalidUsername as exc:
         raise AccountError(str(exc), "username") from None
-    policy.check(password, username=display)
+    _check_password(policy, password, display)
     if find_user(dbsession, display) is not None:
         raise AccountError("That username is taken.", "username")
     user = User(
@@ -107,7 +93,7 @@ def set_password(
     user: User, hasher: PasswordHasher, policy: PasswordPolicy, password: str, now: datetime
 ) -> None:
     """New hash, and every session and token made before now stops counting."""
-    policy.check(password, username=user.username)
+    _check_password(policy, password, user.username)
     user.password_hash = hasher.hash(password)
     user.sessions_epoch = now
 

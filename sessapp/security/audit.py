@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..clock import get_clock
-from ..models import AuthEvent
+from ..models import AuthEvent, write_apart
 
 if TYPE_CHECKING:
     from pyramid.request import Request
@@ -73,11 +73,13 @@ def record(
     username: str | None = None,
     session_public_id: str | None = None,
     store: bool = True,
+    also: list[Any] | None = None,
 ) -> None:
     """Record one auth event (see the module docstring for which transaction).
 
     ``store=False`` logs without a row: for events any anonymous visitor can
-    cause at will, where a row each would let them fill the table.
+    cause at will, where a row each would let them fill the table. ``also``
+    names more rows to write with the event (throttle counts of a failure).
     """
     now = get_clock(request.registry).now()
     row = _event_row(request, event, now, user, username, session_public_id)
@@ -86,13 +88,12 @@ def record(
                             session=session_public_id))
     if not store:
         return
+    rows = [row, *(also or [])]
     if event not in FAILURES:
-        request.dbsession.add(row)
+        request.dbsession.add_all(rows)
         return
-    factory = request.registry["dbsession_factory"]
     try:
-        with factory() as dbsession, dbsession.begin():
-            dbsession.add(row)
+        write_apart(request.registry, rows)
     except SQLAlchemyError as exc:
         # The log line above already holds the event; a failing database must
         # not turn a refused request into a server error.

@@ -57,8 +57,15 @@ def create_token(request: Any) -> Response:
         days = int(days)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= max_days:
         return json_error(422, f"expires_in_days must be a whole number from 1 to {max_days}.")
-    user = request.identity
-    token, secret = api_tokens.create(request.dbsession, user, name.strip(), days, now(request))
+    user, when = request.identity, now(request)
+    limit = request.registry.throttle_limits["api_token_user"]
+    wait = limit.retry_after(request.dbsession, str(user.id), when)
+    if wait is not None:
+        audit.record(request, "api_token_throttled", user=user, store=False)
+        return json_error(429, "Too many tokens created; try again later.",
+                          **{"Retry-After": str(wait)})
+    request.dbsession.add(limit.hit(str(user.id), when))
+    token, secret = api_tokens.create(request.dbsession, user, name.strip(), days, when)
     audit.record(request, "api_token_created", user=user)
     return Response(
         json_body={"id": token.id, "name": token.name, "token": secret,

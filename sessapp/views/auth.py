@@ -9,7 +9,7 @@ from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.security import forget, remember
 from pyramid.view import view_config
 
-from ..security import accounts, audit
+from ..security import accounts, audit, throttle
 from ..security.acl import ACCOUNT, PUBLIC
 from ..security.redirects import safe_next
 from .helpers import FieldError, field, now
@@ -41,13 +41,23 @@ def login(request: Any) -> Any:
         target = safe_next(field(request, "next", max_length=4096))
     except FieldError:
         username, password, target = "", "", None
+    limits, when = request.registry.throttle_limits, now(request)
+    form = {"next": target, "username": username[:150]}
+    wait = throttle.login_retry_after(request.dbsession, limits, username,
+                                      request.client_addr, when)
+    if wait is not None:
+        # Refused unchecked, and not counted: hammering cannot extend the lock.
+        audit.record(request, "login_throttled", username=username, store=False)
+        throttle.throttled_response(request.response, wait)
+        return {**form, "error": throttle.wait_message(wait)}
     user = accounts.authenticate(
         request.dbsession, request.registry.password_hasher, username, password
     )
     if user is None:
-        audit.record(request, "login_failure", username=username)
+        audit.record(request, "login_failure", username=username,
+                     also=throttle.login_failure_hits(limits, username, request.client_addr, when))
         request.response.status = 422
-        return {"next": target, "username": username[:150], "error": LOGIN_FAILED}
+        return {**form, "error": LOGIN_FAILED}
     return _sign_in(request, user, target or request.route_path("profile"))
 
 
@@ -89,6 +99,14 @@ def register(request: Any) -> Any:
     except FieldError as exc:
         request.response.status = 422
         return {"username": "", "errors": {"form": str(exc)}}
+    limit, when = request.registry.throttle_limits["register_ip"], now(request)
+    client = request.client_addr or "unknown"
+    wait = limit.retry_after(request.dbsession, client, when)
+    if wait is not None:
+        audit.record(request, "register_throttled", username=username, store=False)
+        throttle.throttled_response(request.response, wait)
+        return {"username": username[:150], "errors": {"form": throttle.wait_message(wait)}}
+    request.dbsession.add(limit.hit(client, when))
     try:
         user = accounts.create_user(
             request.dbsession,
@@ -96,7 +114,7 @@ def register(request: Any) -> Any:
             request.registry.password_policy,
             username,
             password,
-            now(request),
+            when,
         )
     except accounts.AccountError as exc:
         request.response.status = 422
