@@ -71,6 +71,9 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
 def pytest_generate_tests(metafunc: Any) -> None:
     if "backend" in metafunc.fixturenames:
         chosen = [b for b in metafunc.config.getoption("--backends").split(",") if b]
+        only = metafunc.definition.get_closest_marker("backends")
+        if only is not None:
+            chosen = [b for b in chosen if b in only.args]
         metafunc.parametrize("backend", chosen, scope="session")
 
 
