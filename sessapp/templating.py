@@ -41,6 +41,30 @@ def describe_agent(user_agent: str | None) -> str:
     return re.sub(r"[^\w ./-]", "", user_agent)[:40] or "Unknown browser"
 
 
+EVENT_NAMES = {
+    "login_success": "Signed in",
+    "login_failure": "Failed sign-in",
+    "login_throttled": "Sign-in refused (too many attempts)",
+    "logout": "Signed out",
+    "register": "Account created",
+    "password_changed": "Password changed",
+    "session_revoked": "A session was ended",
+    "sessions_revoked_others": "Every other session was ended",
+    "api_token_created": "API token created",
+    "api_token_revoked": "API token revoked",
+    "csrf_failure": "Form rejected (bad CSRF token)",
+    "forbidden": "Access refused",
+    "admin_disable": "Account disabled by an admin",
+    "admin_enable": "Account enabled by an admin",
+    "admin_revoke_sessions": "Sessions ended by an admin",
+    "admin_revoke_everyone": "Everyone's sessions ended by an admin",
+}
+
+
+def describe_event(event: str) -> str:
+    return EVENT_NAMES.get(event, event.replace("_", " ").capitalize())
+
+
 def ago(moment: datetime | None, now: datetime) -> str:
     """'just now', '5 minutes ago', '3 days ago'."""
     if moment is None:
@@ -60,6 +84,7 @@ def includeme(config: Any) -> None:
     settings.setdefault("jinja2.filters", "\n".join([
         "ago = sessapp.templating:ago",
         "describe_agent = sessapp.templating:describe_agent",
+        "describe_event = sessapp.templating:describe_event",
     ]))
     config.include("pyramid_jinja2")
     config.add_jinja2_renderer(".jinja2")

@@ -19,6 +19,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..clock import get_clock
@@ -50,6 +51,14 @@ def _event_row(request: Request, event: str, now: datetime, user: Any, username:
         user_agent=None if agent is None else agent[:USER_AGENT_MAX],
         session_public_id=session_public_id,
     )
+
+
+def recent(dbsession: Any, *, user_id: int | None = None, limit: int = 50) -> list[AuthEvent]:
+    """The newest events, all of them or one user's."""
+    query = select(AuthEvent).order_by(AuthEvent.occurred_at.desc(), AuthEvent.id.desc())
+    if user_id is not None:
+        query = query.where(AuthEvent.user_id == user_id)
+    return list(dbsession.scalars(query.limit(limit)))
 
 
 def log_line(request: Request, event: str, now: datetime, **fields: Any) -> str:

@@ -13,6 +13,8 @@ from ..security.acl import ACCOUNT
 from ..sessions import store as session_store
 from .helpers import FieldError, field, now, see_other
 
+RECENT_EVENTS = 10
+
 
 @view_config(route_name="profile", renderer="profile.jinja2", permission=ACCOUNT)
 def profile(request: Any) -> dict[str, Any]:
@@ -31,6 +33,7 @@ def _sessions_page(request: Any, errors: dict[str, str] | None = None) -> dict[s
         "user": user,
         "sessions": session_store.list_for_user(request.dbsession, user.id, now(request)),
         "current": request.session.public_id,
+        "events": audit.recent(request.dbsession, user_id=user.id, limit=RECENT_EVENTS),
         "now": now(request),
         "errors": errors or {},
     }

@@ -6,9 +6,9 @@ from typing import Any
 
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from ..models import AuthEvent, SessionRecord
+from ..models import SessionRecord
 from ..security import accounts, audit
 from ..security.acl import ADMIN
 from ..sessions import store as session_store
@@ -24,10 +24,7 @@ def admin(request: Any) -> dict[str, Any]:
     return {
         "users": accounts.list_users(dbsession),
         "session_counts": session_store.count_by_user(dbsession, now(request)),
-        "events": list(dbsession.scalars(
-            select(AuthEvent).order_by(AuthEvent.occurred_at.desc(), AuthEvent.id.desc())
-            .limit(RECENT_EVENTS)
-        )),
+        "events": audit.recent(dbsession, limit=RECENT_EVENTS),
         "now": now(request),
         "me": request.identity,
     }
