@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test test-slow lint format install install-testing initdb clean
+.PHONY: run test test-slow screenshots lint format install install-testing initdb clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: install-testing
 ## The slow statistical tests as well.
 test-slow: install-testing
 	$(BIN)/pytest --runslow $(PYTEST_ARGS)
+
+## Regenerate docs/*.png from the browser tests (needs chromium on the PATH).
+screenshots: install-testing
+	SESSAPP_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser.py -k tour
 
 lint: install-testing
 	$(BIN)/ruff check sessapp tests migrations

@@ -296,3 +296,11 @@ def testapp(harness: AppHarness) -> Browser:
 @pytest.fixture
 def browser_factory(harness: AppHarness) -> Any:
     return lambda ip="192.0.2.10": new_browser(harness, ip)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Any:
+    """Keep each phase's report on the test item (browser tests screenshot failures)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

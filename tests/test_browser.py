@@ -1,0 +1,224 @@
+"""What a person does in the pages, in headless Chromium (Debian's package,
+driven by Playwright), against the app served by ``pserve``.
+
+Skipped, with the reason, where no ``chromium`` is on the PATH. A failing test
+leaves a screenshot in ``test-artifacts/``. With SESSAPP_SCREENSHOTS=DIR the
+tour test also saves the README's screenshots there (``make screenshots``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORD
+from servers import ROOT, run_app_server
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.backends("sqlite"),
+    pytest.mark.skipif(CHROMIUM is None, reason=(
+        "no chromium on the PATH: install Debian's chromium package to run the browser tests"
+    )),
+]
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[testing]')"
+)
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"
+NEW_PASSWORD = "a brand new passphrase here"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(harness, tmp_path):
+    running = run_app_server(tmp_path, harness.url)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def open_page(chromium, server, request):
+    """``open_page()`` gives a page in a fresh browser context (its own cookies)."""
+    contexts = []
+
+    def factory(path: str = "/"):
+        context = chromium.new_context(base_url=server.url, viewport={"width": 1100,
+                                                                      "height": 800})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(path)
+        return page
+
+    yield factory
+    failed = getattr(request.node, "rep_call", None)
+    if failed is not None and failed.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        for index, context in enumerate(contexts):
+            for number, page in enumerate(context.pages):
+                name = re.sub(r"[^\w-]", "_", request.node.name)
+                page.screenshot(path=str(ARTIFACTS / f"{name}-{index}-{number}.png"),
+                                full_page=True)
+    for context in contexts:
+        context.close()
+
+
+def sign_in(page, username: str = "alice", password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/profile$"))
+
+
+def screenshot_for_docs(page, name: str) -> None:
+    folder = os.environ.get("SESSAPP_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+
+
+def test_sign_up_lands_signed_in_on_the_profile(open_page):
+    page = open_page("/register")
+    page.get_by_label("Username").fill("newcomer")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(re.compile(r"/profile$"))
+    assert page.locator("h1").inner_text() == "newcomer"
+    assert page.get_by_role("button", name="Log out").first.is_visible()
+
+
+def test_weak_password_is_explained_next_to_the_field(open_page):
+    page = open_page("/register")
+    page.get_by_label("Username").fill("newcomer")
+    page.get_by_label("Password").fill("short")
+    page.get_by_role("button", name="Create account").click()
+    error = page.locator("#password-error")
+    assert "at least 12 characters" in error.inner_text()
+    assert page.get_by_label("Password").get_attribute("aria-describedby") == "password-error"
+
+
+def test_tour_sign_in_profile_sessions(harness, open_page):
+    harness.make_user("alice")
+    page = open_page("/login")
+    screenshot_for_docs(page, "login")
+    sign_in(page)
+    assert "alice" in page.locator("header").inner_text()
+    screenshot_for_docs(page, "profile")
+    page.get_by_role("link", name="Sessions").first.click()
+    assert "(this session)" in page.locator("table.sessions").inner_text()
+    assert "Linux" in page.locator("table.sessions").inner_text()
+    screenshot_for_docs(page, "sessions")
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/sessions"])
+def test_pages_fit_a_phone_screen(harness, chromium, server, path):
+    harness.make_user("alice")
+    context = chromium.new_context(base_url=server.url, viewport={"width": 375, "height": 740})
+    try:
+        page = context.new_page()
+        sign_in(page)
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    finally:
+        context.close()
+
+
+def test_the_session_cookie_is_invisible_to_scripts(harness, open_page):
+    harness.make_user("alice")
+    page = open_page()
+    sign_in(page)
+    cookies = page.evaluate("document.cookie")
+    assert "session=" not in cookies
+    names = [cookie["name"] for cookie in page.context.cookies()]
+    assert "session" in names
+
+
+def test_ending_another_browsers_session_signs_it_out(harness, open_page):
+    harness.make_user("alice")
+    first, second = open_page(), open_page()
+    sign_in(first)
+    sign_in(second)
+    first.goto("/sessions")
+    rows = first.locator("table.sessions tbody tr")
+    assert rows.count() == 2
+    first.locator("table.sessions tbody tr:not(.current)").get_by_role(
+        "button", name="Revoke").click()
+    assert first.locator("table.sessions tbody tr").count() == 1
+    second.get_by_role("link", name="Sessions").first.click()
+    second.wait_for_url(re.compile(r"/login\?next="))
+
+
+def test_changing_the_password_signs_out_the_other_browser(harness, open_page):
+    harness.make_user("alice")
+    first, second = open_page(), open_page()
+    sign_in(first)
+    sign_in(second)
+    first.goto("/password")
+    first.get_by_label("Current password").fill(PASSWORD)
+    first.get_by_label("New password").fill(NEW_PASSWORD)
+    first.get_by_role("button", name="Change password").click()
+    first.wait_for_url(re.compile(r"/profile$"))
+    assert "Password changed" in first.locator(".flash").inner_text()
+    second.reload()
+    second.wait_for_url(re.compile(r"/login\?next="))
+
+
+def test_logout_button(harness, open_page):
+    harness.make_user("alice")
+    page = open_page()
+    sign_in(page)
+    page.locator("header").get_by_role("button", name="Log out").click()
+    page.wait_for_url(re.compile(r"/$"))
+    assert page.get_by_role("link", name="Sign in").first.is_visible()
+    page.goto("/profile")
+    page.wait_for_url(re.compile(r"/login\?next="))
+
+
+def test_theme_switch_changes_the_look(open_page):
+    page = open_page()
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.get_by_role("button", name="Switch to dark theme").click()
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("data-theme") == "dark"
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") != background
+    page.get_by_role("button", name="Switch to light theme").click()
+    assert page.locator("html").get_attribute("data-theme") == "light"
+
+
+def test_a_tampered_csrf_token_gets_the_error_page(harness, open_page):
+    harness.make_user("alice")
+    page = open_page("/login")
+    page.evaluate("document.querySelector('input[name=csrf_token]').value = 'forged'")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    with page.expect_response(re.compile(r"/login$")) as answer:
+        page.get_by_role("button", name="Sign in").click()
+    assert answer.value.status == 400
+    assert "tampered" in page.locator("main").inner_text()
+    assert "session" not in [cookie["name"] for cookie in page.context.cookies()]
+
+
+def test_the_forbidden_page(harness, open_page):
+    harness.make_user("alice")
+    page = open_page()
+    sign_in(page)
+    response = page.goto("/admin")
+    assert response.status == 403
+    assert "permission" in page.locator("main").inner_text()
