@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 TESTING_INI = str(ROOT / "testing.ini")
 PASSWORD = "correct horse battery staple"
+FIREFOX_ON_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
 
 SERVER_URLS = {
     "postgresql": os.environ.get(
@@ -174,7 +175,7 @@ class AppHarness:
     def count(self, table: str, where: str = "1=1", **params: Any) -> int:
         with self.engine.connect() as connection:
             return connection.execute(
-                text(f"SELECT COUNT(*) FROM {table} WHERE {where}"), params  # noqa: S608
+                text(f"SELECT COUNT(*) FROM {table} WHERE {where}"), params
             ).scalar_one()
 
     def wipe(self) -> None:
@@ -284,7 +285,7 @@ def new_browser(harness: AppHarness, ip: str = "192.0.2.10") -> Browser:
     return Browser(harness.app, extra_environ={
         "REMOTE_ADDR": ip,
         "HTTP_HOST": "localhost",
-        "HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0",
+        "HTTP_USER_AGENT": FIREFOX_ON_LINUX,
     })
 
 

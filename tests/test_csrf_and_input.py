@@ -92,7 +92,7 @@ def test_theme_sets_a_cookie_with_the_environment_flags(testapp):
     token = testapp.csrf_token()
     response = testapp.post("/preferences/theme", {"theme": "dark", "csrf_token": token},
                             status=303)
-    cookie = [c for c in response.headers.getall("Set-Cookie") if c.startswith("theme=")][0]
+    cookie = next(c for c in response.headers.getall("Set-Cookie") if c.startswith("theme="))
     assert "theme=dark" in cookie
     assert "SameSite=Lax" in cookie
     assert 'data-theme="dark"' in testapp.get("/").text
