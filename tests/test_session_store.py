@@ -144,3 +144,22 @@ def test_a_revoked_token_is_dead_everywhere(harness):
     second = new_browser(harness)
     second.set_cookie("session", token)
     assert second.get("/session-data").json == {}
+
+
+def test_signed_in_profile_is_one_statement_and_no_write(testapp, harness):
+    harness.make_user("alice")
+    testapp.login("alice")
+    testapp.get("/profile")
+    harness.sql.clear()
+    testapp.get("/profile")
+    assert len(harness.sql.statements) == 1, harness.sql.statements
+    assert harness.sql.writes == []
+
+
+def test_public_pages_cost_no_sql_even_with_a_session_cookie(testapp, harness):
+    harness.make_user("alice")
+    testapp.login("alice")
+    harness.sql.clear()
+    testapp.get("/static/sessapp.css")
+    testapp.get("/healthz")  # its one statement is the health check itself
+    assert harness.sql.statements == ["SELECT 1"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyramid.authorization import DENY_ALL, Allow, Authenticated, Everyone
+from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow, Authenticated, Everyone
+from pyramid.location import lineage
 
 # Public pages: anyone, signed in or not.
 PUBLIC = "view"
@@ -25,6 +26,26 @@ def principals_for_user(user: Any) -> list[str]:
         f"user:{user.id}",
         *(f"role:{role}" for role in user.roles),
     ]
+
+
+def _mentions(ace_permissions: Any, permission: str) -> bool:
+    if ace_permissions is ALL_PERMISSIONS:
+        return True
+    if isinstance(ace_permissions, str):
+        return ace_permissions == permission
+    return permission in ace_permissions
+
+
+def granted_to_everyone(context: Any, permission: str) -> bool:
+    """True when nobody's identity can change the verdict: the first entry in the
+    lineage that mentions ``permission`` allows it to Everyone. Pages like that
+    are then served without loading the session at all."""
+    for location in lineage(context):
+        acl = getattr(location, "__acl__", ())
+        for action, principal, permissions in acl() if callable(acl) else acl:
+            if _mentions(permissions, permission):
+                return action == Allow and principal == Everyone
+    return False
 
 
 class Root:

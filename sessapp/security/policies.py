@@ -20,7 +20,7 @@ from zope.interface import Interface, implementer
 
 from ..clock import get_clock
 from . import api_tokens
-from .acl import principals_for_user
+from .acl import granted_to_everyone, principals_for_user
 from .csrf import has_bearer_credentials
 
 if TYPE_CHECKING:
@@ -134,6 +134,8 @@ class PolicyChain:
         return None if identity is None else policy.authenticated_userid(request)
 
     def permits(self, request: Request, context: Any, permission: str) -> Any:
+        if granted_to_everyone(context, permission):
+            return ACLHelper().permits(context, [Everyone], permission)
         policy, identity = self._cache.get_or_create(request)
         if identity is None:
             return ACLHelper().permits(context, [Everyone], permission)

@@ -18,13 +18,8 @@ RECENT_EVENTS = 10
 
 @view_config(route_name="profile", renderer="profile.jinja2", permission=ACCOUNT)
 def profile(request: Any) -> dict[str, Any]:
-    user = request.identity
-    return {
-        "user": user,
-        "tokens": api_tokens.list_for_user(request.dbsession, user.id),
-        "now": now(request),
-        "errors": {},
-    }
+    # Only what the session query already loaded: the signed-in page at its floor.
+    return {"user": request.identity}
 
 
 def _sessions_page(request: Any, errors: dict[str, str] | None = None) -> dict[str, Any]:
@@ -34,6 +29,7 @@ def _sessions_page(request: Any, errors: dict[str, str] | None = None) -> dict[s
         "sessions": session_store.list_for_user(request.dbsession, user.id, now(request)),
         "current": request.session.public_id,
         "events": audit.recent(request.dbsession, user_id=user.id, limit=RECENT_EVENTS),
+        "tokens": api_tokens.list_for_user(request.dbsession, user.id),
         "now": now(request),
         "errors": errors or {},
     }
