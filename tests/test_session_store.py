@@ -163,3 +163,23 @@ def test_public_pages_cost_no_sql_even_with_a_session_cookie(testapp, harness):
     testapp.get("/static/sessapp.css")
     testapp.get("/healthz")  # its one statement is the health check itself
     assert harness.sql.statements == ["SELECT 1"]
+
+
+def test_signing_in_keeps_the_visitors_own_data_under_a_new_id(testapp, harness):
+    harness.make_user("alice")
+    store(testapp, "cart", "two apples")
+    anonymous = testapp.session_token
+    testapp.login("alice")
+    assert testapp.session_token != anonymous
+    assert testapp.get("/session-data").json == {"cart": "two apples"}
+    assert harness.count("sessions", "token_hash = :h", h=hash_token(anonymous)) == 0
+
+
+def test_signing_in_as_someone_else_keeps_nothing(testapp, harness):
+    harness.make_user("alice")
+    harness.make_user("bob")
+    testapp.login("alice")
+    store(testapp, "secret", "alice's")
+    testapp.login("bob")
+    assert testapp.get("/session-data").json == {}
+    assert testapp.get("/api/me").json["username"] == "bob"

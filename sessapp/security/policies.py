@@ -19,8 +19,10 @@ from pyramid.request import RequestLocalCache
 from zope.interface import Interface, implementer
 
 from ..clock import get_clock
+from ..models import User
 from . import api_tokens
 from .acl import granted_to_everyone, principals_for_user
+from .csrf import SESSION_KEY as CSRF_SESSION_KEY
 from .csrf import has_bearer_credentials
 
 if TYPE_CHECKING:
@@ -64,12 +66,21 @@ class SessionSecurityPolicy(_UserPolicy):
         return user
 
     def remember(self, request: Request, userid: Any, **kw: Any) -> list[Any]:
-        """Sign ``kw['user']`` in: a new session id, the old one dead. Data in the
-        old session is kept only when it already belonged to this same user."""
-        user = kw["user"]
+        """Sign ``kw['user']`` in: a new session id, the old one dead.
+
+        A visitor's own data (a cart, a preference) moves over from an anonymous
+        session, but never its CSRF token; signing in as someone else than the
+        session's user keeps nothing at all.
+        """
+        user = kw.get("user")
+        if user is None:
+            user = request.dbsession.get(User, int(userid))
         session = request.session
-        same_user = session.user_id == user.id
-        session.rotate(user=user, keep=None if same_user else ())
+        if session.user_id is None:
+            keep = [key for key in session if key != CSRF_SESSION_KEY]
+        else:
+            keep = None if session.user_id == user.id else []
+        session.rotate(user=user, keep=keep)
         return []
 
     def forget(self, request: Request, **kw: Any) -> list[Any]:
