@@ -113,3 +113,14 @@ def test_invalidate_empties_it_and_starts_a_new_one(request_):
     assert dict(session) == {}
     assert session.new
     assert session.public_id != old_public_id
+
+
+def test_rotate_keeps_only_the_named_data(request_):
+    session = new_session(request_)
+    session.update(a=1, b=2)
+    old_public_id = session.public_id
+    session.rotate(keep=["a"])
+    assert dict(session) == {"a": 1}
+    assert session.public_id != old_public_id
+    session.rotate(keep=[])
+    assert dict(session) == {}

@@ -161,6 +161,7 @@ class ServerSideSession(dict):
         # change) must not outdate the session that replaces this one.
         self._now = self._factory.now(self._request)
         self._become_new(self._now)
+        dict.clear(self)
         dict.update(self, kept)
         self.user = new_user
         self.user_id = None if new_user is None else new_user.id
