@@ -1,6 +1,8 @@
 """The declarative base, with a naming convention so every constraint has a stable
 name that Alembic can address on every database."""
 
+from typing import Any
+
 from sqlalchemy import DateTime, MetaData, String
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase
@@ -17,6 +19,19 @@ NAMING_CONVENTION = {
 # the microseconds that idle-expiry and epoch comparisons rely on.
 UTCDateTime = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
+# Integer primary keys are signed 32-bit on PostgreSQL and MySQL.
+MAX_INTEGER_ID = 2**31 - 1
+
+
+def parse_id(value: Any) -> int | None:
+    """An integer primary key from outside text (a URL segment), or None when it
+    cannot name a row. Out-of-range numbers must be refused here: PostgreSQL and
+    SQLite answer them with an error, not with "no such row", which would be a 500."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 1 <= number <= MAX_INTEGER_ID else None
 
 
 def ExactString(length: int) -> String:

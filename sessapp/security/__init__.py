@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyramid.exceptions import ConfigurationError
-
+from ..settings import SettingsError
 from . import throttle
 from .acl import DEFAULT, Root
 from .password_policy import PasswordPolicy
@@ -20,7 +19,14 @@ from .policies import BearerSecurityPolicy, PolicyChain, SessionSecurityPolicy
 BUILTIN_POLICIES = {"session": SessionSecurityPolicy, "bearer": BearerSecurityPolicy}
 
 
+# What the chain calls on each of its policies.
+POLICY_METHODS = ("identity", "authenticated_userid", "permits")
+
+
 def build_policy_chain(config: Any, names: tuple[str, ...]) -> PolicyChain:
+    """The chain named by ``auth.policies``. A name that does not import, or names
+    something that is not a security policy, is a SettingsError, so ``main()``
+    stops startup with one line naming the key instead of failing every request."""
     policies = []
     for name in names:
         factory = BUILTIN_POLICIES.get(name)
@@ -28,10 +34,16 @@ def build_policy_chain(config: Any, names: tuple[str, ...]) -> PolicyChain:
             try:
                 factory = config.maybe_dotted(name)
             except (ImportError, AttributeError, ValueError) as exc:
-                raise ConfigurationError(
+                raise SettingsError(
                     f"auth.policies: cannot import security policy {name!r} ({exc})"
                 ) from None
-        policies.append(factory())
+        policy = factory() if callable(factory) else None
+        if not all(callable(getattr(policy, method, None)) for method in POLICY_METHODS):
+            raise SettingsError(
+                f"auth.policies: {name!r} is not a security policy "
+                f"(it needs {', '.join(POLICY_METHODS)})"
+            )
+        policies.append(policy)
     return PolicyChain(policies)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import User
+from ..models.meta import parse_id
 from ..sessions import store as session_store
 from . import api_tokens
 from .password_policy import PasswordPolicy, WeakPassword
@@ -121,7 +122,5 @@ def list_users(dbsession: Session) -> list[User]:
 
 
 def get_user(dbsession: Session, user_id: Any) -> User | None:
-    try:
-        return dbsession.get(User, int(user_id))
-    except (TypeError, ValueError, OverflowError):
-        return None
+    row_id = parse_id(user_id)
+    return None if row_id is None else dbsession.get(User, row_id)

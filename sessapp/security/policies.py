@@ -33,6 +33,10 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class IClaimingPolicy(Interface):
+    """A policy that takes whole requests for itself. A third-party policy for
+    ``Authorization: Bearer`` credentials must provide this (and ``claims``
+    them), since the chain lets no other policy answer a bearer request."""
+
     def claims(request):
         """True when this policy alone must judge the request."""
 
@@ -126,12 +130,12 @@ class PolicyChain:
         for policy in self.policies:
             if IClaimingPolicy.providedBy(policy) and policy.claims(request):
                 return policy, policy.identity(request)
-        # CSRF is skipped for bearer requests, so the cookie must never answer
-        # for one, even when no bearer policy is configured to claim it.
-        bearer = has_bearer_credentials(request)
+        if has_bearer_credentials(request):
+            # CSRF is skipped for bearer requests, so only a policy that claims
+            # them may answer: a cookie (or any other ambient credential) never
+            # does, whichever policies the INI lists.
+            return None, None
         for policy in self.policies:
-            if bearer and isinstance(policy, SessionSecurityPolicy):
-                continue
             identity = policy.identity(request)
             if identity is not None:
                 return policy, identity

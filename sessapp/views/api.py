@@ -7,6 +7,7 @@ from typing import Any
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ..models.meta import parse_id
 from ..security import api_tokens, audit
 from ..security.acl import ACCOUNT
 from .helpers import FieldError, json_body, json_error, now
@@ -76,12 +77,10 @@ def create_token(request: Any) -> Response:
 
 @view_config(route_name="api_token", request_method="DELETE", permission=ACCOUNT)
 def delete_token(request: Any) -> Response:
-    try:
-        token_id = int(request.matchdict["token_id"])
-    except ValueError:
-        return json_error(404, "No such token.")
+    token_id = parse_id(request.matchdict["token_id"])
     user = request.identity
-    if not api_tokens.revoke(request.dbsession, user.id, token_id, now(request)):
+    if token_id is None or not api_tokens.revoke(request.dbsession, user.id, token_id,
+                                                 now(request)):
         return json_error(404, "No such token.")
     audit.record(request, "api_token_revoked", user=user)
     return Response(status=204)
