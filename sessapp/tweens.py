@@ -3,6 +3,7 @@ and error pages included."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -31,14 +32,20 @@ def _bad_request(message: str, request: Any) -> Response:
     return response
 
 
-def _drop_unreadable_cookies(request: Any) -> None:
-    """WebOb raises on a cookie value that is not UTF-8, wherever it is read.
-    Such a cookie was not set by sessapp: drop it, keep the others."""
+def _cookies_readable(request: Any) -> bool:
     try:
         dict(request.cookies)
-        return
     except (UnicodeDecodeError, ValueError):
-        pass
+        return False
+    return True
+
+
+def _drop_unreadable_cookies(request: Any) -> None:
+    """WebOb raises on a cookie value that is not UTF-8, wherever it is read.
+    Such a cookie was not set by sessapp: drop it, keep the others (or, if the
+    header is too mangled to tell them apart, drop them all)."""
+    if _cookies_readable(request):
+        return
     kept = []
     for pair in request.environ.get("HTTP_COOKIE", "").split(";"):
         try:
@@ -49,6 +56,13 @@ def _drop_unreadable_cookies(request: Any) -> None:
             continue
         kept.append(pair)
     request.environ["HTTP_COOKIE"] = ";".join(kept)
+    if not _cookies_readable(request):
+        del request.environ["HTTP_COOKIE"]
+
+
+def _has_nul_header(request: Any) -> bool:
+    """No database stores NUL in text; no honest client sends it in a header."""
+    return any("\x00" in value for value in request.headers.values())
 
 
 def request_guard_tween_factory(handler: Callable, registry: Any) -> Callable:
@@ -66,13 +80,17 @@ def request_guard_tween_factory(handler: Callable, registry: Any) -> Callable:
             request.path_info  # noqa: B018 - WebOb decodes it as UTF-8 on access
         except UnicodeDecodeError:
             return HTTPBadRequest(detail="The address could not be read.")
+        if _has_nul_header(request):
+            return HTTPBadRequest(detail="A request header could not be read.")
         _drop_unreadable_cookies(request)
         if request.method in UNSAFE_METHODS:
             try:
                 if request.content_type in FORM_TYPES:
                     request.POST  # noqa: B018 - parsing is the point
                 elif request.content_type == "application/json" and request.body:
-                    request.json_body  # noqa: B018
+                    # An escaped lone surrogate ("\ud800") is valid JSON but not
+                    # text any database can store: refuse it here (encoding raises).
+                    json.dumps(request.json_body, ensure_ascii=False).encode("utf-8")
             except Exception:
                 return _bad_request("The request body could not be read.", request)
         return handler(request)

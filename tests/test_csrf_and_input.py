@@ -110,3 +110,24 @@ def test_security_headers_on_pages_static_and_errors(testapp):
         assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
         assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
     assert testapp.get("/").headers["Cache-Control"] == "no-store"
+
+
+def test_a_mangled_cookie_header_is_dropped_not_a_500(testapp, harness):
+    response = testapp.get("/", headers={"Cookie": 'session="\x80; csrf_token="\x80'})
+    assert response.status_int == 200
+    assert harness.count("sessions") == 0
+
+
+def test_a_nul_in_a_header_is_400(testapp, harness):
+    harness.make_user("alice")
+    testapp.get("/login", headers={"User-Agent": "evil\x00agent"}, status=400)
+
+
+def test_api_token_names_must_be_printable(testapp, harness):
+    harness.make_user("alice")
+    testapp.login("alice")
+    token = testapp.csrf_token("/profile")
+    response = testapp.post_json("/api/tokens", {"name": "a\u0000b", "expires_in_days": 1},
+                                 headers={"X-CSRF-Token": token}, status=422)
+    assert "printable" in response.json["error"]
+    assert harness.count("api_tokens") == 0

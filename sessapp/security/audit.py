@@ -46,7 +46,9 @@ def _event_row(request: Request, event: str, now: datetime, user: Any, username:
         occurred_at=now,
         event=event,
         user_id=None if user is None else user.id,
-        username=None if name is None else name[:USERNAME_MAX],
+        # PostgreSQL text cannot hold NUL: a hostile name must not cost the row
+        # (nor the throttle counts written with it).
+        username=None if name is None else name[:USERNAME_MAX].replace("\x00", "\ufffd"),
         ip=request.client_addr,
         user_agent=None if agent is None else agent[:USER_AGENT_MAX],
         session_public_id=session_public_id,

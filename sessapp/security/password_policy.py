@@ -23,8 +23,9 @@ from .usernames import username_key
 SITE_WORDS = ("sessapp",)
 MIN_GUESSES_LOG10 = 8
 # zxcvbn's matching grows faster than linearly; past this length a password is
-# long enough that its estimate does not change the verdict.
-ESTIMATE_PREFIX = 100
+# long enough that its estimate does not change the verdict. Not more: zxcvbn 4.5
+# raises ValueError on a longer input (its default max_length is 72).
+ESTIMATE_PREFIX = 72
 
 
 class WeakPassword(ValueError):

@@ -32,5 +32,11 @@ def normalize_username(raw: str) -> str:
 
 def username_key(raw: str) -> str:
     """The form compared for uniqueness and look-ups. Never raises: an invalid
-    name simply matches nobody."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", raw or "").casefold())
+    name simply matches nobody.
+
+    A NUL becomes U+FFFD: PostgreSQL refuses NUL in any text parameter, so a
+    typed NUL would turn a failed login into a server error. No valid name
+    contains either character, so the key still matches nobody.
+    """
+    name = (raw or "").replace("\x00", "\ufffd")
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())

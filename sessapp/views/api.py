@@ -52,8 +52,11 @@ def create_token(request: Any) -> Response:
         body = dict(request.POST)
     name = body.get("name")
     days = body.get("expires_in_days", 30)
-    if not isinstance(name, str) or not name.strip() or len(name) > api_tokens.MAX_NAME_LENGTH:
-        return json_error(422, f"name must be 1 to {api_tokens.MAX_NAME_LENGTH} characters.")
+    if (not isinstance(name, str) or not name.strip() or len(name) > api_tokens.MAX_NAME_LENGTH
+            or not name.isprintable()):
+        return json_error(
+            422, f"name must be 1 to {api_tokens.MAX_NAME_LENGTH} printable characters."
+        )
     if isinstance(days, str) and days.strip().isdigit():
         days = int(days)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= max_days:
