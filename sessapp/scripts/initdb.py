@@ -8,9 +8,10 @@ import os
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from pyramid.paster import get_appsettings, setup_logging
 
-from ..settings import apply_database_url
+from ..settings import apply_database_url, parse_settings
 from .common import ScriptError, run
 
 
@@ -34,8 +35,16 @@ def _body(argv: list[str]) -> int:
     setup_logging(args.config_uri)
     settings = dict(get_appsettings(args.config_uri))
     apply_database_url(settings)
+    # The same check as the app's startup: a misspelt key fails the deploy here,
+    # at its first step, instead of being ignored until pserve refuses it.
+    parse_settings(settings)
     url = settings["sqlalchemy.url"]
-    upgrade(args.config_uri, url)
+    try:
+        upgrade(args.config_uri, url)
+    except CommandError as exc:
+        # e.g. script_location not found from the current directory: one line,
+        # like every other failure, not Alembic's traceback.
+        raise ScriptError(f"migration failed: {exc}") from None
     from sqlalchemy import create_engine
 
     engine = create_engine(url)

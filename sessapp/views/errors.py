@@ -11,7 +11,7 @@ from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken, URLDecodeError
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.renderers import render_to_response
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
-from pyramid_retry import mark_error_retryable
+from pyramid_retry import IRetryableError, mark_error_retryable
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -27,7 +27,14 @@ _RETRYABLE_MYSQL_CODES = {1205, 1213}
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, StaleDataError):
+    """Would running the request again on fresh state succeed?
+
+    Errors already marked retryable (a session's lost version race, a
+    transaction ConflictError) are transient by definition: when the retries run
+    out under contention they are a busy service (503, Retry-After), not a bug
+    to log with a traceback on every attempt.
+    """
+    if IRetryableError.providedBy(exc) or isinstance(exc, StaleDataError):
         return True
     if not isinstance(exc, DBAPIError):
         return False
