@@ -2,9 +2,9 @@
 
 Successes are written in the request's transaction, so they vanish with a
 rolled-back request, as the change they describe does. Failures (a wrong
-password, a CSRF rejection, a refused page, a throttled login) are written in a
-short transaction of their own, because the request that provoked them usually
-changes nothing else and may well be rolled back: the trace must survive it.
+password, a CSRF rejection, a refused page) are written in a short transaction
+of their own once the request's has ended, because the request that provoked
+them is often rolled back: the trace must survive it.
 
 Log records are one JSON object per line, UTC, with the request id and the
 client IP. No password, token or session token ever appears: a session is named
@@ -19,6 +19,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from pyramid_retry import is_error_retryable
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -103,9 +104,21 @@ def record(
     if event not in FAILURES:
         request.dbsession.add_all(rows)
         return
+    request.add_finished_callback(lambda finished: _store_apart(finished, event, rows))
+
+
+def _store_apart(request: Request, event: str, rows: list[Any]) -> None:
+    """Write a failure's rows once the request's own transaction has ended, in
+    a transaction of their own: they stay whatever became of the request, and
+    they cannot wait on a lock the request itself still holds (its session row,
+    SQLite's write lock). Finished callbacks run before the response leaves, so
+    the next request already counts them."""
+    exception = getattr(request, "exception", None)
+    if exception is not None and is_error_retryable(request, exception):
+        return  # the attempt is rerun and records its own outcome
     try:
         write_apart(request.registry, rows)
     except SQLAlchemyError as exc:
-        # The log line above already holds the event; a failing database must
-        # not turn a refused request into a server error.
+        # The log line already holds the event; a failing database must not
+        # turn a refused request into a server error.
         log.error("could not store auth event %s: %s", event, type(exc).__name__)
