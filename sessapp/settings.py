@@ -143,6 +143,11 @@ def _positive(key: str, value: str) -> int:
     return _as_int(key, value, minimum=1)
 
 
+def _min_password_length(key: str, value: str) -> int:
+    # ASVS 6.2.1 / NIST SP 800-63B: never fewer than 8 characters.
+    return _as_int(key, value, minimum=8)
+
+
 def _rounds(key: str, value: str) -> int:
     rounds = _as_int(key, value, minimum=4)
     if rounds > 31:
@@ -171,7 +176,7 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "session.max_per_user": (_as_int, "session.max_per_user"),
     "auth.policies": (_as_policies, "auth.policies"),
     "auth.bcrypt_rounds": (_rounds, "auth.bcrypt_rounds"),
-    "auth.password_min_length": (_positive, "auth.password_min_length"),
+    "auth.password_min_length": (_min_password_length, "auth.password_min_length"),
     "auth.throttle.max_failures": (_positive, "auth.throttle_max_failures"),
     "auth.throttle.window": (_positive, "auth.throttle_window"),
     "auth.api_token_max_days": (_positive, "auth.api_token_max_days"),

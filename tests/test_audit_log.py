@@ -35,9 +35,50 @@ def test_each_auth_event_leaves_a_row(harness, testapp):
 
 
 def test_failures_are_kept_even_when_the_request_is_rolled_back(harness, testapp):
-    testapp.get("/login")
+    harness.make_user("alice")
+    testapp.login("alice")
     testapp.post("/session-data", {"key": "k", "value": "v"}, status=400)  # no CSRF token
-    assert events(harness) == ["csrf_failure"]
+    assert events(harness) == ["login_success", "csrf_failure"]
+
+
+def test_anonymous_csrf_failures_are_logged_but_store_no_row(harness, testapp, audit_log):
+    testapp.get("/login")
+    for _ in range(3):
+        testapp.post("/session-data", {"key": "k", "value": "v"}, status=400)
+    assert events(harness) == []
+    assert sum("csrf_failure" in r.getMessage() for r in audit_log.records) == 3
+
+
+def test_a_refused_page_leaves_a_forbidden_event(harness, testapp):
+    harness.make_user("alice")
+    testapp.login("alice")
+    testapp.get("/admin", status=403)
+    assert events(harness) == ["login_success", "forbidden"]
+
+
+def test_the_request_id_header_matches_the_audit_record(harness, testapp, audit_log):
+    harness.make_user("alice")
+    response = testapp.login("alice")
+    records = [json.loads(r.getMessage()) for r in audit_log.records
+               if r.name == "sessapp.audit"]
+    assert records[-1]["event"] == "login_success"
+    assert records[-1]["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_wrong_current_passwords_are_throttled_like_logins(harness, testapp):
+    harness.make_user("alice")
+    testapp.login("alice")
+    limit = harness.registry.sessapp_settings.auth.throttle_max_failures
+    for _ in range(limit):
+        token = testapp.csrf_token("/sessions")
+        testapp.post("/sessions/revoke-others",
+                     {"current_password": "not it at all", "csrf_token": token}, status=422)
+    token = testapp.csrf_token("/sessions")
+    response = testapp.post("/password", {"current_password": PASSWORD,
+                                          "new_password": "another fine passphrase",
+                                          "csrf_token": token}, status=429)
+    assert int(response.headers["Retry-After"]) > 0
+    assert events(harness).count("reauth_failure") == limit
 
 
 def test_a_user_sees_their_own_recent_sign_ins(harness, browser_factory):

@@ -61,6 +61,7 @@ def test_values_are_parsed():
     ("session.samesite", "Sometimes", "session.samesite"),
     ("session.secure", "maybe", "session.secure"),
     ("auth.bcrypt_rounds", "40", "auth.bcrypt_rounds"),
+    ("auth.password_min_length", "7", "auth.password_min_length"),
     ("auth.policies", "", "auth.policies"),
     ("auth.policies", "session session", "auth.policies"),
     ("sessapp.environment", "staging", "sessapp.environment"),

@@ -34,7 +34,7 @@ log = logging.getLogger("sessapp.audit")
 USERNAME_MAX = 150
 USER_AGENT_MAX = 300
 FAILURES = frozenset({
-    "login_failure", "login_throttled", "csrf_failure", "forbidden",
+    "login_failure", "login_throttled", "reauth_failure", "csrf_failure", "forbidden",
     "register_throttled", "api_token_throttled",
 })
 

@@ -8,7 +8,7 @@ from pyramid.csrf import new_csrf_token
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
-from ..security import accounts, api_tokens, audit
+from ..security import accounts, api_tokens, audit, throttle
 from ..security.acl import ACCOUNT
 from ..sessions import store as session_store
 from .helpers import FieldError, field, now, see_other
@@ -16,7 +16,7 @@ from .helpers import FieldError, field, now, see_other
 RECENT_EVENTS = 10
 
 
-@view_config(route_name="profile", renderer="profile.jinja2", permission=ACCOUNT)
+@view_config(route_name="profile", renderer="sessapp:templates/profile.jinja2", permission=ACCOUNT)
 def profile(request: Any) -> dict[str, Any]:
     # Only what the session query already loaded: the signed-in page at its floor.
     return {"user": request.identity}
@@ -35,7 +35,8 @@ def _sessions_page(request: Any, errors: dict[str, str] | None = None) -> dict[s
     }
 
 
-@view_config(route_name="sessions", request_method="GET", renderer="sessions.jinja2",
+@view_config(route_name="sessions", request_method="GET",
+             renderer="sessapp:templates/sessions.jinja2",
              permission=ACCOUNT)
 def sessions(request: Any) -> dict[str, Any]:
     return _sessions_page(request)
@@ -56,21 +57,39 @@ def revoke_session(request: Any) -> HTTPSeeOther:
     return see_other(request, "sessions")
 
 
-def _current_password_ok(request: Any, user: Any) -> bool:
+def _current_password_error(request: Any, user: Any) -> str | None:
+    """None when ``current_password`` is right; else the message to show.
+
+    Re-entering the password is a sign-in in disguise: it is throttled and
+    audited like one, so a stolen session cannot be used to guess it.
+    """
+    limits, when = request.registry.throttle_limits, now(request)
+    wait = throttle.login_retry_after(request.dbsession, limits, user.username,
+                                      request.client_addr, when)
+    if wait is not None:
+        audit.record(request, "login_throttled", user=user, store=False)
+        throttle.throttled_response(request.response, wait)
+        return throttle.wait_message(wait)
     try:
         password = field(request, "current_password", max_length=4096)
     except FieldError:
         password = ""
-    return request.registry.password_hasher.verify(password, user.password_hash)
+    if request.registry.password_hasher.verify(password, user.password_hash):
+        return None
+    audit.record(request, "reauth_failure", user=user,
+                 also=throttle.login_failure_hits(limits, user.username,
+                                                  request.client_addr, when))
+    request.response.status = 422
+    return "That is not your current password."
 
 
 @view_config(route_name="sessions_revoke_others", request_method="POST",
-             renderer="sessions.jinja2", permission=ACCOUNT)
+             renderer="sessapp:templates/sessions.jinja2", permission=ACCOUNT)
 def revoke_other_sessions(request: Any) -> Any:
     user = request.identity
-    if not _current_password_ok(request, user):
-        request.response.status = 422
-        return _sessions_page(request, {"current_password": "That is not your current password."})
+    error = _current_password_error(request, user)
+    if error is not None:
+        return _sessions_page(request, {"current_password": error})
     ended = accounts.end_sessions(request.dbsession, user,
                                   keep_public_id=request.session.public_id)
     audit.record(request, "sessions_revoked_others", user=user,
@@ -79,19 +98,21 @@ def revoke_other_sessions(request: Any) -> Any:
     return see_other(request, "sessions")
 
 
-@view_config(route_name="password", request_method="GET", renderer="password.jinja2",
+@view_config(route_name="password", request_method="GET",
+             renderer="sessapp:templates/password.jinja2",
              permission=ACCOUNT)
 def password_form(request: Any) -> dict[str, Any]:
     return {"errors": {}}
 
 
-@view_config(route_name="password", request_method="POST", renderer="password.jinja2",
+@view_config(route_name="password", request_method="POST",
+             renderer="sessapp:templates/password.jinja2",
              permission=ACCOUNT)
 def change_password(request: Any) -> Any:
     user = request.identity
-    if not _current_password_ok(request, user):
-        request.response.status = 422
-        return {"errors": {"current_password": "That is not your current password."}}
+    error = _current_password_error(request, user)
+    if error is not None:
+        return {"errors": {"current_password": error}}
     try:
         new_password = field(request, "new_password", max_length=4096)
         accounts.set_password(user, request.registry.password_hasher,

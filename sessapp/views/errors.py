@@ -91,7 +91,11 @@ def not_found(request: Any) -> Any:
 @exception_view_config(BadCSRFToken)
 @exception_view_config(BadCSRFOrigin)
 def bad_csrf(exc: Exception, request: Any) -> Any:
-    audit.record(request, "csrf_failure", store=True)
+    # Anyone can send forged forms at will: keep a row only for a signed-in
+    # session, where a failure may mean an attack on that user. Log them all.
+    signed_in = request.session.user_id is not None
+    audit.record(request, "csrf_failure", user=request.session.user if signed_in else None,
+                 store=signed_in)
     message = "The form was stale or tampered with. Go back, reload the page and try again."
     if wants_json(request):
         return json_error(400, "Missing or invalid CSRF token.")
