@@ -50,3 +50,26 @@ format: install-testing
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache sessapp.sqlite*
+
+.PHONY: bench install-bench
+BENCH_ARGS ?=
+
+$(VENV)/.installed-bench: setup.cfg setup.py pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(VENV)/.installed $@
+
+install-bench: $(VENV)/.installed-bench
+
+## Benchmark against a bare Pyramid view on every reachable database (a few
+## minutes; uses wrk when installed); prints the tables, redraws docs/performance.png.
+bench: install-bench
+	$(BIN)/python -m bench.run --plot docs/performance.png $(BENCH_ARGS)
+
+.PHONY: load
+LOAD_ARGS ?= --databases sqlite,postgresql,mysql --clients 64 --seconds 60
+
+## Reliability under load (bench/reliability.py): 64 simulated browsers for 60 s on
+## each database through pserve, with same-session and logout races; fails if a
+## stored value was lost, a signed-out cookie answered as signed in, or any 5xx.
+load: install-testing
+	$(BIN)/python -m bench.reliability $(LOAD_ARGS)

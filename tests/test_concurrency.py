@@ -245,10 +245,6 @@ def test_concurrent_writes_to_one_session_lose_no_update(harness, live_server, c
     assert not [r for r in caplog.records if "database is locked" in r.getMessage()]
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "8 writers on one session outrun retry.attempts = 3: the versioned write is "
-    "optimistic, so under this contention some requests lose every attempt and "
-    "get 503. Needs per-session write serialization (see test report)."))
 def test_concurrent_writes_to_one_session_all_succeed_first_time(harness, live_server):
     token = anonymous_session_with_one_value(live_server)
 

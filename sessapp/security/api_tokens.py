@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from ..models import ApiToken, User
@@ -30,6 +30,13 @@ def create(
     return token, secret
 
 
+# Built once, like the session load: every bearer request runs it.
+_LOOKUP = (
+    select(ApiToken, User).join(User, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"))
+)
+
+
 def lookup(dbsession: Session, secret: str) -> tuple[ApiToken, User] | None:
     """The token and its user in one query; None for anything malformed."""
     if not secret.startswith(PREFIX) or len(secret) != len(PREFIX) + 43:
@@ -38,10 +45,7 @@ def lookup(dbsession: Session, secret: str) -> tuple[ApiToken, User] | None:
         token_hash = hash_token(secret)
     except UnicodeEncodeError:
         return None
-    row = dbsession.execute(
-        select(ApiToken, User).join(User, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == token_hash)
-    ).first()
+    row = dbsession.execute(_LOOKUP, {"token_hash": token_hash}).first()
     return None if row is None else (row[0], row[1])
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,45 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# The longest a request waits for its turn on a session (as SQLite's busy timeout).
+TURN_TIMEOUT = 10.0
+
+
+class SessionTurns:
+    """Within one process, requests that may write the same session take turns.
+
+    On PostgreSQL and MySQL the row lock (``SELECT ... FOR UPDATE``) does this,
+    across processes. SQLite has no row lock, and its one write lock is for the
+    whole database: taking it at the first read (``BEGIN IMMEDIATE``) would make
+    every request that may write wait for every other, a sign-in's password
+    hashing included. SQLite is deployed as one process, so a lock per session
+    token there does the same job. A request that waits past ``TURN_TIMEOUT``
+    goes on without its turn: the versioned write still keeps it from losing an
+    update.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, list[Any]] = {}  # token hash -> [lock, requests using it]
+
+    def take(self, key: str, timeout: float = TURN_TIMEOUT) -> Callable[[], None]:
+        """Wait for ``key``'s turn; returns the function that ends it."""
+        with self._guard:
+            entry = self._locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        acquired = entry[0].acquire(timeout=timeout)
+
+        def release() -> None:
+            if acquired:
+                entry[0].release()
+            with self._guard:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    del self._locks[key]
+
+        return release
+
 
 @implementer(ISessionFactory)
 class SessionFactory:
@@ -29,6 +70,7 @@ class SessionFactory:
 
     def __init__(self, settings: SessionSettings) -> None:
         self.settings = settings
+        self.turns = SessionTurns()
 
     @staticmethod
     def now(request: Request) -> Any:
@@ -40,7 +82,15 @@ class SessionFactory:
         session = None
         stale_cookie = token is not None
         if is_well_formed(token):
-            loaded = store.load(request.dbsession, hash_token(token))
+            token_hash = hash_token(token)
+            # A request that may write the session reads it locked: concurrent
+            # writers of one session then take turns instead of racing.
+            writing = request.method in UNSAFE_METHODS
+            if writing and request.registry["db_engine"].dialect.name == "sqlite":
+                end_turn = self.turns.take(token_hash)
+                # Finished callbacks run after the transaction has ended.
+                request.add_finished_callback(lambda _request: end_turn())
+            loaded = store.load(request.dbsession, token_hash, for_update=writing)
             if loaded is not None and not self.is_expired(loaded[0], now):
                 session = ServerSideSession(request, self, now, *loaded)
                 stale_cookie = False

@@ -17,7 +17,7 @@ from .helpers import now, see_other
 RECENT_EVENTS = 50
 
 
-@view_config(route_name="admin", request_method="GET", renderer="admin.jinja2",
+@view_config(route_name="admin", request_method="GET", renderer="sessapp:templates/admin.jinja2",
              permission=ADMIN)
 def admin(request: Any) -> dict[str, Any]:
     dbsession = request.dbsession

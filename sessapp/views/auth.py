@@ -26,13 +26,13 @@ def _sign_in(request: Any, user: Any, target: str) -> HTTPSeeOther:
     return HTTPSeeOther(location=target)
 
 
-@view_config(route_name="login", request_method="GET", renderer="login.jinja2",
+@view_config(route_name="login", request_method="GET", renderer="sessapp:templates/login.jinja2",
              permission=PUBLIC)
 def login_form(request: Any) -> dict[str, Any]:
     return {"next": safe_next(request.GET.get("next")), "username": "", "error": None}
 
 
-@view_config(route_name="login", request_method="POST", renderer="login.jinja2",
+@view_config(route_name="login", request_method="POST", renderer="sessapp:templates/login.jinja2",
              permission=PUBLIC)
 def login(request: Any) -> Any:
     try:
@@ -61,7 +61,7 @@ def login(request: Any) -> Any:
     return _sign_in(request, user, target or request.route_path("profile"))
 
 
-@view_config(route_name="logout", request_method="GET", renderer="logout.jinja2",
+@view_config(route_name="logout", request_method="GET", renderer="sessapp:templates/logout.jinja2",
              permission=PUBLIC)
 def logout_form(request: Any) -> dict[str, Any]:
     return {}
@@ -82,14 +82,16 @@ def _registration_open(request: Any) -> None:
         raise HTTPNotFound()
 
 
-@view_config(route_name="register", request_method="GET", renderer="register.jinja2",
+@view_config(route_name="register", request_method="GET",
+             renderer="sessapp:templates/register.jinja2",
              permission=PUBLIC)
 def register_form(request: Any) -> dict[str, Any]:
     _registration_open(request)
     return {"username": "", "errors": {}}
 
 
-@view_config(route_name="register", request_method="POST", renderer="register.jinja2",
+@view_config(route_name="register", request_method="POST",
+             renderer="sessapp:templates/register.jinja2",
              permission=PUBLIC)
 def register(request: Any) -> Any:
     _registration_open(request)

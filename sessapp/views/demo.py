@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pyramid.httpexceptions import HTTPSeeOther
@@ -21,7 +20,7 @@ THEMES = ("light", "dark")
 REDACTED = "[redacted]"
 
 
-@view_config(route_name="home", renderer="home.jinja2", permission=PUBLIC)
+@view_config(route_name="home", renderer="sessapp:templates/home.jinja2", permission=PUBLIC)
 def home(request: Any) -> dict[str, Any]:
     # Without a session cookie this costs no query: the factory only looks up
     # tokens it was sent.
@@ -93,10 +92,8 @@ def healthz(request: Any) -> Response:
     try:
         request.dbsession.execute(text("SELECT 1"))
     except SQLAlchemyError:
-        return Response(
-            body=json.dumps({"status": "unavailable"}),
-            status=503,
-            content_type="application/json",
-            headers={"Retry-After": "5"},
-        )
+        # json_body, not a text body: Response(body=str) without a charset
+        # raises TypeError, which turned this 503 into a 500.
+        return Response(json_body={"status": "unavailable"}, status=503,
+                        headers={"Retry-After": "5"})
     return Response(json_body={"status": "ok"})

@@ -1,0 +1,65 @@
+"""A short load run on each database, through real ``pserve`` processes.
+
+The same code as ``make load`` (bench/reliability.py), scaled down to keep the
+suite fast: 16 simulated browsers for 5 seconds going round the site (register
+or sign in, browse, store values, read them back, sign out, sign in again),
+and meanwhile sessions written by 8 requests at once and sessions signed out
+while being written to. Nothing stored may be lost, no signed-out cookie may
+answer as signed in, and no answer may be a 5xx. ``make load`` runs the full
+version (64 browsers, 60 seconds per database).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REQUIRED
+
+# bench/ is not an installed package: import it from the checkout.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.reliability import (  # noqa: E402
+    Options,
+    print_report,
+    run_database,
+    server_problem,
+)
+
+SHORT = Options(clients=16, seconds=5, threads=8, processes=1, writers=8, rounds=3,
+                same_sessions=2, logout_races=2, max_requests=50_000)
+
+
+def _require_server(backend: str) -> None:
+    problem = server_problem(backend)
+    if problem is None:
+        return
+    if backend in REQUIRED:
+        pytest.fail(f"{backend}: {problem}")
+    pytest.skip(f"{backend}: {problem}")
+
+
+def test_short_load_loses_nothing(backend, tmp_path):
+    _require_server(backend)
+    report = run_database(backend, SHORT, workdir=tmp_path)
+    print_report([report])
+
+    assert report.server_errors == []
+    assert report.lost_values == 0
+    assert report.resurrected == 0
+    assert report.transport_errors == []
+    assert report.failures == []
+    # The run did what it says: browsers went round, the races ran in full.
+    assert report.sign_ins >= SHORT.clients
+    assert report.dead_cookies_checked > 0
+    same = report.same_session
+    assert same["writes"] == SHORT.same_sessions * SHORT.writers * SHORT.rounds
+    assert same["statuses"] == {303: same["writes"]}
+    assert same["keys_missing"] == 0
+    assert same["logout_races"] == SHORT.logout_races
+    assert same["resurrected"] == 0
+    # Every process still answered at the end, with its memory measured.
+    assert all(end is not None for _, _, end in report.rss_kib)
