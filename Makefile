@@ -60,7 +60,7 @@ $(VENV)/.installed-bench: setup.cfg setup.py pyproject.toml | $(BIN)/python
 
 install-bench: $(VENV)/.installed-bench
 
-## Benchmark against a bare Pyramid view on every reachable database (a few
+## Benchmark against a bare Pyramid view on every reachable database (about 8
 ## minutes; uses wrk when installed); prints the tables, redraws docs/performance.png.
 bench: install-bench
 	$(BIN)/python -m bench.run --plot docs/performance.png $(BENCH_ARGS)

@@ -267,6 +267,9 @@ def size_sweep(folder: Path, args: argparse.Namespace, report: Report) -> None:
     with ExitStack() as stack:
         prepared = [prepare_sized(stack, "postgresql", size, folder) for size in args.sizes]
         runs: dict[int, list[LoadResult]] = {p.size: [] for p in prepared}
+        for item in prepared:  # a warm-up, not recorded
+            run_load(item.server.port, Spec("/profile", headers={"Cookie": item.cookie}),
+                     seconds=2, connections=args.connections, threads=args.threads)
         for round_number in range(args.rounds):
             # Each round starts at another size, so a trend within rounds favours none.
             shift = round_number % len(prepared)
@@ -431,8 +434,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="stored sessions for the PostgreSQL sweep")
     parser.add_argument("--rounds", type=int, default=5,
                         help="interleaved rounds of the size sweep (default 5)")
-    parser.add_argument("--sweep-duration", type=float, default=6.0,
-                        help="seconds of load per size and round (default 6)")
+    parser.add_argument("--sweep-duration", type=float, default=10.0,
+                        help="seconds of load per size and round (default 10)")
     parser.add_argument("--gc-rows", type=int, default=1_000_000,
                         help="expired sessions for sessapp-gc to delete on PostgreSQL "
                              "(default 1000000)")
