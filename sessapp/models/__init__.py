@@ -62,8 +62,8 @@ class _TransactionEvents:
     """zope.sqlalchemy's listeners, registered once on the sessionmaker.
 
     ``zope.sqlalchemy.register(dbsession, ...)`` on each request's session adds
-    seven event listeners to it, about 0.1 ms of CPU a request (measured by
-    bench/, a tenth of a signed-in page). Registered once here, each event
+    seven event listeners to it: 110 µs of CPU against 12 µs for the session
+    alone (a micro-benchmark; a tenth of a signed-in page). Registered once, each event
     hands over to zope.sqlalchemy's own handler for the transaction manager that
     :func:`get_tm_session` stored in the session's ``info``; sessions without
     one (:func:`write_apart`) are left alone, as before.

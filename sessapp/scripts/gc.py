@@ -29,10 +29,11 @@ def _in_batches(env: Environment, delete_batch: Callable[[Session, int], int],
     """Run ``delete_batch`` in one short transaction after another until a batch
     comes back short: no transaction holds its locks for long.
 
-    Rows cost different time on different databases and machines (5,000 took
-    40 ms on PostgreSQL but 200 ms on MariaDB and SQLite, measured by bench/), so
-    batches start small and double while they take under half of
-    ``BATCH_SECONDS``, up to ``batch_size``; one that took longer halves the next.
+    Rows cost different time on different databases and machines (bench/: 5,000
+    expired sessions took under 15 ms on PostgreSQL but 75-110 ms on MariaDB and
+    SQLite on a quiet machine, and several times that under load), so batches
+    start small and double while they take under half of ``BATCH_SECONDS``, up to
+    ``batch_size``; one that took longer halves the next.
     """
     total = 0
     size = min(batch_size, FIRST_BATCH)
