@@ -32,7 +32,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -42,12 +41,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-# bench/ is not an installed package: import it from the checkout.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.reliability import (  # noqa: E402
+from bench.reliability import (
     SESSION_COOKIE,
     AppServer,
     Browser,

@@ -11,18 +11,10 @@ version (64 browsers, 60 seconds per database).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from conftest import REQUIRED
 
-# bench/ is not an installed package: import it from the checkout.
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from bench.reliability import (  # noqa: E402
+from bench.reliability import (
     Options,
     print_report,
     run_database,
