@@ -397,10 +397,13 @@ _LOG_RECORD_START = re.compile(r"^\d{4}-\d\d-\d\dT", re.M)
 
 
 def log_records(server: AppServer) -> list[str]:
-    """The app's log split into records (a record may span several lines)."""
+    """The app's log split into records (a record may span several lines).
+
+    A process that has logged nothing yet has an empty log, and no records."""
     text = server.log()
     starts = [match.start() for match in _LOG_RECORD_START.finditer(text)]
-    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+    ends = [*starts[1:], len(text)] if starts else []
+    return [text[a:b] for a, b in zip(starts, ends, strict=True)]
 
 
 def transient_retries(servers: list[AppServer]) -> Counter[str]:

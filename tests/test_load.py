@@ -16,6 +16,7 @@ from conftest import REQUIRED
 
 from bench.reliability import (
     Options,
+    log_records,
     print_report,
     run_database,
     server_problem,
@@ -23,6 +24,27 @@ from bench.reliability import (
 
 SHORT = Options(clients=16, seconds=5, threads=8, processes=1, writers=8, rounds=3,
                 same_sessions=2, logout_races=2, max_requests=50_000)
+
+
+class _LoggedServer:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def log(self) -> str:
+        return self.text
+
+
+@pytest.mark.parametrize(("text", "records"), [
+    ("", []),
+    ("pserve banner\n", []),
+    ("2026-01-01T00:00:00Z INFO one\n", ["2026-01-01T00:00:00Z INFO one\n"]),
+    ("2026-01-01T00:00:00Z ERROR two\nTraceback\n  line\n2026-01-01T00:00:01Z INFO three\n",
+     ["2026-01-01T00:00:00Z ERROR two\nTraceback\n  line\n",
+      "2026-01-01T00:00:01Z INFO three\n"]),
+])
+def test_log_records_split_a_log_including_an_empty_one(text, records):
+    # A second app process that has not logged yet has an empty log file.
+    assert log_records(_LoggedServer(text)) == records
 
 
 def _require_server(backend: str) -> None:
