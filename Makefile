@@ -31,7 +31,7 @@ run: initdb
 
 ## Lint, then every test: SQLite always, PostgreSQL and MariaDB when reachable.
 test: install-testing
-	$(BIN)/ruff check sessapp tests migrations
+	$(BIN)/ruff check sessapp tests migrations bench
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## The slow statistical tests as well.
@@ -43,10 +43,10 @@ screenshots: install-testing
 	SESSAPP_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser.py -k tour
 
 lint: install-testing
-	$(BIN)/ruff check sessapp tests migrations
+	$(BIN)/ruff check sessapp tests migrations bench
 
 format: install-testing
-	$(BIN)/ruff format sessapp tests migrations
+	$(BIN)/ruff format sessapp tests migrations bench
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache sessapp.sqlite*
