@@ -105,32 +105,54 @@ class _TransactionEvents:
             events.do_orm_execute(execute_state)
 
 
-READER_KEY = "autocommit_reader"
+READER_KEY = "db_reader"
 READ_COMMITTED = "READ COMMITTED"
+REPEATABLE_READ = "REPEATABLE READ"
 
 
-def autocommit_reader(dbsession: Session) -> Engine | None:
-    """An engine (sharing ``dbsession``'s pool) on which one SELECT can run in
-    autocommit instead of as the first statement of ``dbsession``'s transaction,
-    or None where that would not be the very same read.
+def separate_reader(request: Any) -> Engine | None:
+    """An engine (sharing the request's pool) on which one SELECT can run outside
+    the request's transaction, or None where that would not be a safe stand-in
+    for running it as the transaction's first statement.
 
-    On PostgreSQL at READ COMMITTED (its default) every statement takes its own
-    snapshot, so a SELECT that would open the transaction sees exactly what it
-    sees in autocommit, minus the BEGIN and ROLLBACK round trips (and psycopg,
-    no longer clearing its prepared statements at each ROLLBACK, can keep the
-    query prepared). Never once the transaction has begun (the read must see the
-    transaction's own writes), nor at REPEATABLE READ or SERIALIZABLE, whose
-    snapshot and read tracking belong to the transaction, nor before the first
-    connection has told SQLAlchemy the isolation level. Other databases gain
-    nothing: SQLite's driver sends no BEGIN before a SELECT, and PyMySQL would
-    pay a round trip to turn autocommit on and another to turn it off.
+    Never once the request's transaction has begun: the read must see the
+    transaction's own writes. Otherwise the read sees what the transaction's
+    first statement would have seen, or something committed a moment later,
+    which every later statement of the request sees anyway:
+
+    - SQLite's driver sends no BEGIN before a SELECT, so it is the same read.
+    - PostgreSQL at READ COMMITTED (its default) takes a snapshot per statement:
+      the same read, in autocommit, minus the BEGIN and ROLLBACK round trips
+      (and psycopg keeps the query prepared instead of clearing it at ROLLBACK).
+    - MySQL/MariaDB at REPEATABLE READ (their default) or READ COMMITTED: the
+      transaction's snapshot starts at its next read instead, a moment later.
+
+    Never at SERIALIZABLE (or PostgreSQL's REPEATABLE READ), whose read tracking
+    belongs to the transaction, nor before the first connection has told
+    SQLAlchemy the isolation level. Writes stay exact either way: a session
+    write is checked against the version this read saw.
     """
-    reader = dbsession.info.get(READER_KEY)
-    if reader is None or dbsession.in_transaction():
+    dbsession = request.__dict__.get("dbsession")  # reified: present once used
+    if dbsession is not None and dbsession.in_transaction():
         return None
-    if getattr(reader.dialect, "default_isolation_level", None) != READ_COMMITTED:
+    reader = request.registry.get(READER_KEY)
+    if reader is None:
         return None
-    return reader
+    dialect = reader.dialect
+    if dialect.name == "sqlite":
+        return reader
+    level = getattr(dialect, "default_isolation_level", None)
+    if level == READ_COMMITTED or (level == REPEATABLE_READ and dialect.name != "postgresql"):
+        return reader
+    return None
+
+
+def reader_engine(engine: Engine) -> Engine:
+    """What :func:`separate_reader` hands out: on PostgreSQL the engine in
+    autocommit (no BEGIN/ROLLBACK around the one SELECT), elsewhere the engine."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
 
 
 def mark_changed(dbsession: Session) -> None:
@@ -142,9 +164,7 @@ def mark_changed(dbsession: Session) -> None:
 
 
 def get_session_factory(engine: Engine) -> sessionmaker[Session]:
-    reader = (engine.execution_options(isolation_level="AUTOCOMMIT")
-              if engine.dialect.name == "postgresql" else None)
-    factory = sessionmaker(bind=engine, info={READER_KEY: reader})
+    factory = sessionmaker(bind=engine)
     listeners = _TransactionEvents()
     for name in ("after_begin", "after_attach", "after_flush", "after_bulk_update",
                  "after_bulk_delete", "before_commit", "do_orm_execute"):
@@ -184,6 +204,7 @@ def includeme(config: Any) -> None:
     session_factory = get_session_factory(engine)
     config.registry["dbsession_factory"] = session_factory
     config.registry["db_engine"] = engine
+    config.registry[READER_KEY] = reader_engine(engine)
 
     def dbsession(request: Any) -> Session:
         # Outside pyramid_tm (e.g. in a script using the app) there is no

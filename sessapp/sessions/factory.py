@@ -90,7 +90,7 @@ class SessionFactory:
                 end_turn = self.turns.take(token_hash)
                 # Finished callbacks run after the transaction has ended.
                 request.add_finished_callback(lambda _request: end_turn())
-            loaded = store.load(request.dbsession, token_hash, for_update=writing)
+            loaded = store.load(request, token_hash, for_update=writing)
             if loaded is not None and not self.is_expired(loaded[0], now):
                 session = ServerSideSession(request, self, now, *loaded)
                 stale_cookie = False

@@ -69,9 +69,11 @@ class ServerSideSession(dict):
         request: Request,
         factory: SessionFactory,
         now: datetime,
-        record: SessionRecord | None = None,
+        record: Any = None,
         user: User | None = None,
     ) -> None:
+        """``record`` is the stored row as :func:`store.load` reads it (any object
+        with the session columns as attributes), or None for a new session."""
         self._request = request
         self._factory = factory
         self._now = now

@@ -9,64 +9,92 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, delete, func, inspect, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, bindparam, delete, func, inspect, select, text, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict
 
-from ..models import SessionRecord, User, autocommit_reader, mark_changed
+from ..models import SessionRecord, User, mark_changed, separate_reader
 from .errors import SessionConflict
 
 _NO_SYNC = {"synchronize_session": False}
 
 
-# Built once: constructing the statement and its cache key on every request cost
-# more CPU than executing it (measured by bench/).
+_SESSIONS = SessionRecord.__table__
+_USERS = User.__table__
+# What the session object needs of its row: not the bookkeeping columns.
+_SESSION_COLUMNS = ("token_hash", "public_id", "user_id", "data", "version",
+                    "created_at", "last_seen_at")
+# (attribute, column) of every mapped User column, in the query's order.
+_USER_FIELDS = tuple((prop.key, prop.columns[0]) for prop in inspect(User).column_attrs)
+_USER_FROM = len(_SESSION_COLUMNS)
+
+# A Core query, built once: constructing the statement and its cache key on
+# every request cost more CPU than executing it, and loading ORM entities
+# through a Session cost three times the query itself (measured by bench/).
 _LOAD = (
-    select(SessionRecord, User)
-    .outerjoin(User, SessionRecord.user_id == User.id)
-    .where(SessionRecord.token_hash == bindparam("token_hash"))
+    select(*(_SESSIONS.c[name] for name in _SESSION_COLUMNS),
+           *(column.label(f"user__{key}") for key, column in _USER_FIELDS))
+    .select_from(_SESSIONS.outerjoin(_USERS, _SESSIONS.c.user_id == _USERS.c.id))
+    .where(_SESSIONS.c.token_hash == bindparam("token_hash"))
 )
 # Locks the session row only (SQLite, which has no row locks, ignores it).
-_LOAD_FOR_UPDATE = _LOAD.with_for_update(of=SessionRecord)
+_LOAD_FOR_UPDATE = _LOAD.with_for_update(of=_SESSIONS)
 
 
-def load(dbsession: Session, token_hash: str, *,
-         for_update: bool = False) -> tuple[SessionRecord, User | None] | None:
-    """The session row and its user, in ONE query.
+def load(request: Any, token_hash: str, *,
+         for_update: bool = False) -> tuple[Row[Any], User | None] | None:
+    """The session's row (the columns the session object reads, by name) and its
+    user, in ONE query.
 
     ``for_update`` (a request that may write the session): the row is read
     locked, inside the request's transaction, so concurrent writers of one
     session take turns and each reads what the previous one committed, instead
     of losing the version race and rerunning until ``retry.attempts`` runs out.
+    The user is then part of ``request.dbsession``, so a view changing it
+    writes in the request's transaction.
 
-    When that query would open the request's transaction on PostgreSQL, it runs
-    in autocommit on a connection of its own instead (see
-    :func:`sessapp.models.autocommit_reader`): the same read without the BEGIN
-    and ROLLBACK round trips, so a signed-in read-only request is one round trip.
-    Later statements still run in the request's transaction, which a session
-    write validates by its version. The user is then attached to ``dbsession``
-    without SQL, so that views changing it write in the request's transaction.
+    Otherwise, where :func:`sessapp.models.separate_reader` allows it, the read
+    runs on a connection of its own, outside the request's transaction, which a
+    read-only request then never opens: one round trip on PostgreSQL, and no
+    ORM work at all. The user is handed out detached (loaded, not new): adding
+    it to ``request.dbsession`` later updates it rather than inserting it.
     """
     parameters = {"token_hash": token_hash}
-    if for_update:
-        row = dbsession.execute(_LOAD_FOR_UPDATE, parameters).first()
-        return None if row is None else (row[0], row[1])
-    reader = autocommit_reader(dbsession)
-    if reader is None:
-        row = dbsession.execute(_LOAD, parameters).first()
-        return None if row is None else (row[0], row[1])
-    with Session(reader) as own:
-        row = own.execute(_LOAD, parameters).first()
+    reader = None if for_update else separate_reader(request)
+    if reader is not None:
+        with reader.connect() as connection:
+            row = connection.execute(_LOAD, parameters).first()
+        return None if row is None else (row, _detached_user(row))
+    dbsession = request.dbsession
+    row = dbsession.execute(_LOAD_FOR_UPDATE if for_update else _LOAD, parameters).first()
     if row is None:
         return None
-    record, user = row
+    user = _detached_user(row)
     if user is not None:
         known = dbsession.identity_map.get(inspect(user).identity_key)
         if known is None:
             dbsession.add(user)
         else:
             user = known
-    return record, user
+    return row, user
+
+
+_USER_MANAGER = inspect(User).class_manager
+
+
+def _detached_user(row: Row[Any]) -> User | None:
+    """The User of ``row``, built as the ORM builds a loaded one (its state holds
+    the values as committed, so nothing is dirty) but without a Session."""
+    if row[_USER_FROM] is None:  # the user's id: a session without a user
+        return None
+    user = _USER_MANAGER.new_instance()
+    values = instance_dict(user)
+    for offset, (key, _column) in enumerate(_USER_FIELDS, start=_USER_FROM):
+        values[key] = row[offset]
+    make_transient_to_detached(user)
+    return user
 
 
 def insert(dbsession: Session, record: SessionRecord) -> None:
