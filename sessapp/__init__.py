@@ -22,6 +22,7 @@ def make_app(settings: dict[str, Any]) -> Router:
         config.include(".tweens")
         config.include(".routes")
         config.scan(".views")
+        config.include(".request")
     return config.make_wsgi_app()
 
 

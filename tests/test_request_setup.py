@@ -1,0 +1,139 @@
+"""What sessapp does once at start-up so that each request does less: request
+properties on one class, page links computed once per mount point, and the
+session read outside the request's transaction. Each must be invisible: same
+links, same properties, same user, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from pyramid.config import Configurator
+from pyramid.interfaces import IRequestExtensions, IRequestFactory
+from pyramid.response import Response
+from pyramid.scripting import prepare
+from sqlalchemy import inspect
+from webtest import TestApp
+
+from sessapp.sessions import store
+from sessapp.sessions.tokens import hash_token
+
+
+def _links(page):
+    html = page.html
+    return {
+        "brand": html.find("a", {"class": "brand"})["href"],
+        "stylesheet": html.find("link", {"rel": "stylesheet"})["href"],
+        "sign_in": html.find("a", string="Sign in")["href"],
+        "theme": html.find("form", {"action": lambda a: a and "theme" in a})["action"],
+    }
+
+
+@pytest.mark.backends("sqlite")
+def test_page_links_follow_the_mount_point_of_each_request(harness, testapp):
+    mounted = _links(testapp.get("/", extra_environ={"SCRIPT_NAME": "/auth"}))
+    assert mounted == {"brand": "/auth/", "stylesheet": "/auth/static/sessapp.css",
+                       "sign_in": "/auth/login", "theme": "/auth/preferences/theme"}
+    # Another mount point, then none: nothing carried over from the first.
+    other = _links(testapp.get("/", extra_environ={"SCRIPT_NAME": "/other/app"}))
+    assert other["brand"] == "/other/app/" and other["sign_in"] == "/other/app/login"
+    plain = _links(testapp.get("/"))
+    assert plain == {"brand": "/", "stylesheet": "/static/sessapp.css",
+                     "sign_in": "/login", "theme": "/preferences/theme"}
+
+
+@pytest.mark.backends("sqlite")
+def test_signed_in_links_use_the_mount_point(harness, testapp):
+    harness.make_user("alice")
+    testapp.login("alice")
+    page = testapp.get("/profile", extra_environ={"SCRIPT_NAME": "/auth"})
+    hrefs = {a["href"] for a in page.html.find("nav").find_all("a")}
+    assert {"/auth/profile", "/auth/sessions"} <= hrefs
+    assert page.html.find("form", {"action": "/auth/logout"}) is not None
+
+
+@pytest.mark.backends("sqlite")
+def test_request_properties_live_on_one_request_class(harness):
+    router = harness.app
+    assert router.request_extensions.descriptors == {}
+    request_class = router.request_factory
+    for name in ("tm", "dbsession", "paths", "request_id"):
+        assert name in vars(request_class), name
+    # Every request is of that class: none gets a class of its own.
+    first, second = request_class.blank("/"), request_class.blank("/")
+    assert type(first) is type(second) is request_class
+
+
+def test_properties_added_by_a_later_commit_still_apply():
+    config = Configurator()
+    config.add_request_method(lambda request: "one", "first", reify=True)
+    config.include("sessapp.request")
+    config.commit()
+    config.add_request_method(lambda request: "two", "second", reify=True)
+    config.add_route("both", "/")
+    config.add_view(lambda request: Response(f"{request.first} {request.second}"),
+                    route_name="both")
+    app = config.make_wsgi_app()
+    assert "first" in vars(app.registry.getUtility(IRequestFactory))
+    assert set(app.registry.getUtility(IRequestExtensions).descriptors) == {"second"}
+    assert TestApp(app).get("/").text == "one two"
+
+
+def _signed_in_token_hash(harness, testapp) -> str:
+    harness.make_user("alice")
+    testapp.login("alice")
+    return hash_token(testapp.session_token)
+
+
+def test_a_read_only_load_hands_out_a_loaded_user_that_writes_nothing(harness, testapp):
+    token_hash = _signed_in_token_hash(harness, testapp)
+    env = prepare(registry=harness.registry)
+    request = env["request"]
+    request.tm.begin()
+    try:
+        harness.sql.clear()
+        row, user = store.load(request, token_hash)
+        assert len(harness.sql.statements) == 1
+        assert row.token_hash == token_hash and row.user_id == user.id
+        state = inspect(user)
+        assert state.detached and not state.modified
+        assert (user.username, user.is_admin, user.disabled) == ("alice", False, False)
+        # Joining the request's SQL session later is an update, never an insert,
+        # and with nothing changed, nothing is written.
+        request.dbsession.add(user)
+        request.dbsession.flush()
+        assert harness.sql.writes == []
+        user.username = "alice2"
+        request.dbsession.flush()
+        assert len(harness.sql.writes) == 1
+        assert harness.sql.writes[0].lstrip().upper().startswith("UPDATE")
+    finally:
+        request.tm.abort()
+        env["closer"]()
+
+
+def test_a_load_for_writing_hands_out_the_user_of_the_request_transaction(harness, testapp):
+    token_hash = _signed_in_token_hash(harness, testapp)
+    env = prepare(registry=harness.registry)
+    request = env["request"]
+    request.tm.begin()
+    try:
+        _row, user = store.load(request, token_hash, for_update=True)
+        assert inspect(user).persistent
+        assert user in request.dbsession
+        # Loaded again in the same transaction: the very same object.
+        _row, again = store.load(request, token_hash)
+        assert again is user
+    finally:
+        request.tm.abort()
+        env["closer"]()
+
+
+def test_an_unknown_token_loads_nothing(harness):
+    env = prepare(registry=harness.registry)
+    request = env["request"]
+    request.tm.begin()
+    try:
+        assert store.load(request, "0" * 64) is None
+        assert store.load(request, "0" * 64, for_update=True) is None
+    finally:
+        request.tm.abort()
+        env["closer"]()
