@@ -23,12 +23,16 @@ from sqlalchemy import event
 PATH = "/_bench/counters"
 _WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
 KEYS = ("requests", "statements", "writes", "tx_commands")
+# Requests still being served: wrk stops the clock with some in flight, whose
+# statements are not all sent yet. The bench waits for 0 before reading.
+IN_FLIGHT = "in_flight"
 
 
 class Counters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.values = dict.fromkeys(KEYS, 0)
+        self.in_flight = 0
 
     def add(self, key: str, amount: int = 1) -> None:
         with self._lock:
@@ -36,7 +40,7 @@ class Counters:
 
     def take(self, reset: bool) -> dict[str, int]:
         with self._lock:
-            values = dict(self.values)
+            values = {**self.values, IN_FLIGHT: self.in_flight}
             if reset:
                 self.values = dict.fromkeys(KEYS, 0)
         return values
@@ -90,9 +94,16 @@ def counting_tween_factory(handler: Callable, registry: Any) -> Callable:
     instrument(registry["db_engine"], counters)
 
     def tween(request: Any) -> Any:
-        if request.path_info != PATH:
-            counters.add("requests")
-        return handler(request)
+        if request.path_info == PATH:
+            return handler(request)
+        with counters._lock:
+            counters.values["requests"] += 1
+            counters.in_flight += 1
+        try:
+            return handler(request)
+        finally:
+            with counters._lock:
+                counters.in_flight -= 1
 
     return tween
 

@@ -61,6 +61,11 @@ class Row:
     cpu_ms: float | None = None
     errors: int = 0
     ratio: float | None = None
+    # The same request from one connection at a time: no contention between
+    # waitress's threads for the GIL, so the ratio prices CPU work alone.
+    serial_rps: float | None = None
+    serial_cpu_ms: float | None = None
+    serial_ratio: float | None = None
 
 
 @dataclass
@@ -112,11 +117,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def counters(port: int, reset: bool = False) -> dict[str, int]:
-    status, _, body = Browser(port).get("/_bench/counters" + ("?reset=1" if reset else ""))
-    if status != 200:
-        raise RuntimeError(f"no counters from the bench app (status {status})")
-    return json.loads(body)
+def counters(port: int, reset: bool = False, settle: float = 5.0) -> dict[str, int]:
+    """The app's counters, once no request is in flight (wrk stops its clock with
+    requests still being served, whose statements would otherwise be missing)."""
+    deadline = time.monotonic() + settle
+    while True:
+        status, _, body = Browser(port).get("/_bench/counters")
+        if status != 200:
+            raise RuntimeError(f"no counters from the bench app (status {status})")
+        values = json.loads(body)
+        if values.get("in_flight", 0) == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    if reset:
+        Browser(port).get("/_bench/counters?reset=1")
+    return values
 
 
 def add_user(server: Server) -> None:
@@ -160,9 +175,18 @@ def measure(server: Server, spec: Spec, args: argparse.Namespace, *, backend: st
         row.statements = seen["statements"] / served
         row.writes = seen["writes"] / served
         row.tx_commands = seen["tx_commands"] / served
+    if args.serial_duration > 0:
+        cpu_before = cpu_seconds(server.process.pid)
+        serial = run_load(server.port, spec, seconds=args.serial_duration,
+                          connections=1, threads=1)
+        cpu = cpu_seconds(server.process.pid) - cpu_before
+        row.serial_rps = serial.rps
+        row.serial_cpu_ms = cpu * 1000 / max(1, serial.requests)
+        row.errors += serial.errors
     log(f"{LABELS.get(backend, backend)} {scenario}: {row.rps:.0f} req/s, "
         f"p50 {row.p50_ms:.2f} ms, p99 {row.p99_ms:.2f} ms, "
-        f"CPU {row.cpu_ms:.2f} ms/req, SQL/req {row.statements}, errors {row.errors}")
+        f"CPU {row.cpu_ms:.2f} ms/req, SQL/req {row.statements}, errors {row.errors}; "
+        f"one connection: {_num(row.serial_rps, 0)} req/s, CPU {_num(row.serial_cpu_ms)} ms/req")
     return row
 
 
@@ -234,6 +258,8 @@ def request_rows(backend: str, bare: Server, folder: Path, args: argparse.Namesp
         for scenario, spec in cases:
             row = measure(server, spec, args, backend=backend, scenario=scenario)
             row.ratio = row.rps / bare_row.rps if bare_row.rps else None
+            if row.serial_rps and bare_row.serial_rps:
+                row.serial_ratio = row.serial_rps / bare_row.serial_rps
             report.rows.append(row)
 
 
@@ -364,13 +390,15 @@ def _round_ratio(item: dict[str, Any], base: dict[str, Any], key: str) -> float:
 def tables(report: Report) -> str:
     lines = [
         "| database | request | req/s | ratio to bare | p50 ms | p99 ms | server CPU ms/req "
+        "| 1 connection: req/s | ratio to bare | server CPU ms/req "
         "| SQL/req | writes/req | BEGIN+COMMIT/ROLLBACK per req | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in report.rows:
         lines.append(
             f"| {LABELS[row.backend]} | {row.scenario} | {row.rps:.0f} | {_num(row.ratio)} "
             f"| {row.p50_ms:.2f} | {row.p99_ms:.2f} | {_num(row.cpu_ms)} "
+            f"| {_num(row.serial_rps, 0)} | {_num(row.serial_ratio)} | {_num(row.serial_cpu_ms)} "
             f"| {_num(row.statements, 3)} | {_num(row.writes, 3)} | {_num(row.tx_commands, 3)} "
             f"| {row.errors} |")
     if report.logins:
@@ -426,6 +454,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=4,
                         help="concurrent keep-alive connections (default 4)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--serial-duration", type=float, default=5.0,
+                        help="seconds of each request from one connection at a time, "
+                             "after the main run (default 5; 0 skips)")
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="databases for the request table (default: all reachable)")
     parser.add_argument("--parts", default="requests,sizes,gc",
