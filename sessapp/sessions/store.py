@@ -29,6 +29,7 @@ _SESSION_COLUMNS = ("token_hash", "public_id", "user_id", "data", "version",
 # (attribute, column) of every mapped User column, in the query's order.
 _USER_FIELDS = tuple((prop.key, prop.columns[0]) for prop in inspect(User).column_attrs)
 _USER_FROM = len(_SESSION_COLUMNS)
+_USER_ID_AT = _USER_FROM + [key for key, _ in _USER_FIELDS].index("id")
 
 # A Core query, built once: constructing the statement and its cache key on
 # every request cost more CPU than executing it, and loading ORM entities
@@ -87,7 +88,7 @@ _USER_MANAGER = inspect(User).class_manager
 def _detached_user(row: Row[Any]) -> User | None:
     """The User of ``row``, built as the ORM builds a loaded one (its state holds
     the values as committed, so nothing is dirty) but without a Session."""
-    if row[_USER_FROM] is None:  # the user's id: a session without a user
+    if row[_USER_ID_AT] is None:  # a session without a user (the outer join's NULLs)
         return None
     user = _USER_MANAGER.new_instance()
     values = instance_dict(user)
