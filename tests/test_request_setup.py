@@ -5,6 +5,8 @@ links, same properties, same user, nothing written."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from pyramid.config import Configurator
 from pyramid.interfaces import IRequestExtensions, IRequestFactory
@@ -13,6 +15,7 @@ from pyramid.scripting import prepare
 from sqlalchemy import inspect
 from webtest import TestApp
 
+from sessapp.models import SessionRecord
 from sessapp.sessions import store
 from sessapp.sessions.tokens import hash_token
 
@@ -134,6 +137,29 @@ def test_an_unknown_token_loads_nothing(harness):
     try:
         assert store.load(request, "0" * 64) is None
         assert store.load(request, "0" * 64, for_update=True) is None
+    finally:
+        request.tm.abort()
+        env["closer"]()
+
+
+def test_a_load_after_the_request_transaction_wrote_sees_what_it_wrote(harness):
+    # Once the request's transaction has begun, the session is read inside it:
+    # a row this transaction wrote is not visible to any other connection yet.
+    user_id = harness.make_user("alice")
+    now = harness.clock.now()
+    env = prepare(registry=harness.registry)
+    request = env["request"]
+    request.tm.begin()
+    try:
+        request.dbsession.add(SessionRecord(
+            token_hash="a" * 64, public_id="b" * 32, user_id=user_id, data='{"k": 1}',
+            version=1, created_at=now, last_seen_at=now, expires_at=now + timedelta(hours=1)))
+        request.dbsession.flush()
+        loaded = store.load(request, "a" * 64)
+        assert loaded is not None
+        row, user = loaded
+        assert row.data == '{"k": 1}' and user.id == user_id
+        assert user in request.dbsession
     finally:
         request.tm.abort()
         env["closer"]()
