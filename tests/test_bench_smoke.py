@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from servers import ROOT
 
 
@@ -42,3 +43,25 @@ def test_the_bench_runs_and_its_counts_hold(tmp_path):
     write = rows["POST /session-data (one write)"]
     assert write["statements"] == 2 and write["writes"] == 1, write
     assert "| GET /profile, signed in |" in done.stdout
+
+
+def test_the_in_process_bench_measures_every_request(tmp_path, capsys):
+    from bench import inprocess
+
+    out = tmp_path / "inprocess.json"
+    assert inprocess.main(["--requests", "40", "--rounds", "2", "--warmup", "5",
+                           "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [row["request"] for row in rows] == list(inprocess.DESCRIPTIONS.values())
+    assert all(row["us"] > 0 for row in rows)
+    assert rows[0]["ratio"] is None and all(row["ratio"] > 0 for row in rows[1:])
+    assert "| SQLite | GET /profile, signed in |" in capsys.readouterr().out
+
+
+def test_the_in_process_bench_refuses_an_unknown_database(capsys):
+    from bench import inprocess
+
+    with pytest.raises(SystemExit) as exit_info:
+        inprocess.main(["--backends", "oracle"])
+    assert exit_info.value.code == 2
+    assert "unknown backend(s): oracle" in capsys.readouterr().err
