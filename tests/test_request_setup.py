@@ -5,7 +5,10 @@ links, same properties, same user, nothing written."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from pyramid.config import Configurator
@@ -80,6 +83,20 @@ def test_properties_added_by_a_later_commit_still_apply():
     assert TestApp(app).get("/").text == "one two"
 
 
+@contextmanager
+def _request_in_transaction(harness) -> Iterator[Any]:
+    """A request of the app, as a script would make one, in a transaction that
+    is rolled back afterwards."""
+    env = prepare(registry=harness.registry)
+    request = env["request"]
+    request.tm.begin()
+    try:
+        yield request
+    finally:
+        request.tm.abort()
+        env["closer"]()
+
+
 def _signed_in_token_hash(harness, testapp) -> str:
     harness.make_user("alice")
     testapp.login("alice")
@@ -88,10 +105,7 @@ def _signed_in_token_hash(harness, testapp) -> str:
 
 def test_a_read_only_load_hands_out_a_loaded_user_that_writes_nothing(harness, testapp):
     token_hash = _signed_in_token_hash(harness, testapp)
-    env = prepare(registry=harness.registry)
-    request = env["request"]
-    request.tm.begin()
-    try:
+    with _request_in_transaction(harness) as request:
         harness.sql.clear()
         row, user = store.load(request, token_hash)
         assert len(harness.sql.statements) == 1
@@ -108,38 +122,23 @@ def test_a_read_only_load_hands_out_a_loaded_user_that_writes_nothing(harness, t
         request.dbsession.flush()
         assert len(harness.sql.writes) == 1
         assert harness.sql.writes[0].lstrip().upper().startswith("UPDATE")
-    finally:
-        request.tm.abort()
-        env["closer"]()
 
 
 def test_a_load_for_writing_hands_out_the_user_of_the_request_transaction(harness, testapp):
     token_hash = _signed_in_token_hash(harness, testapp)
-    env = prepare(registry=harness.registry)
-    request = env["request"]
-    request.tm.begin()
-    try:
+    with _request_in_transaction(harness) as request:
         _row, user = store.load(request, token_hash, for_update=True)
         assert inspect(user).persistent
         assert user in request.dbsession
         # Loaded again in the same transaction: the very same object.
         _row, again = store.load(request, token_hash)
         assert again is user
-    finally:
-        request.tm.abort()
-        env["closer"]()
 
 
 def test_an_unknown_token_loads_nothing(harness):
-    env = prepare(registry=harness.registry)
-    request = env["request"]
-    request.tm.begin()
-    try:
+    with _request_in_transaction(harness) as request:
         assert store.load(request, "0" * 64) is None
         assert store.load(request, "0" * 64, for_update=True) is None
-    finally:
-        request.tm.abort()
-        env["closer"]()
 
 
 def test_a_load_after_the_request_transaction_wrote_sees_what_it_wrote(harness):
@@ -147,10 +146,7 @@ def test_a_load_after_the_request_transaction_wrote_sees_what_it_wrote(harness):
     # a row this transaction wrote is not visible to any other connection yet.
     user_id = harness.make_user("alice")
     now = harness.clock.now()
-    env = prepare(registry=harness.registry)
-    request = env["request"]
-    request.tm.begin()
-    try:
+    with _request_in_transaction(harness) as request:
         request.dbsession.add(SessionRecord(
             token_hash="a" * 64, public_id="b" * 32, user_id=user_id, data='{"k": 1}',
             version=1, created_at=now, last_seen_at=now, expires_at=now + timedelta(hours=1)))
@@ -160,6 +156,3 @@ def test_a_load_after_the_request_transaction_wrote_sees_what_it_wrote(harness):
         row, user = loaded
         assert row.data == '{"k": 1}' and user.id == user_id
         assert user in request.dbsession
-    finally:
-        request.tm.abort()
-        env["closer"]()
