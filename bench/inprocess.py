@@ -21,7 +21,6 @@ import cProfile
 import io
 import json
 import pstats
-import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +31,7 @@ from pyramid.paster import get_appsettings
 
 from bench import databases
 from bench.bare import main as bare_app
+from bench.client import CSRF_FIELD
 from sessapp import make_app
 
 USERNAME = "mallory"
@@ -111,7 +111,7 @@ class Client:
 
     def csrf(self, path: str) -> str:
         page = self.app.get(path)
-        match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        match = CSRF_FIELD.search(page.text)
         if match is None:
             raise RuntimeError(f"no CSRF token on {path}")
         return match.group(1)

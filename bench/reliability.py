@@ -50,10 +50,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+
+from bench.client import CSRF_FIELD, encode, follow_set_cookies
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -75,8 +75,6 @@ JOIN_TIMEOUT = 120.0  # past a phase's own deadline
 DEFAULT_MAX_REQUESTS = 1_000_000  # hard cap for one database's run, all phases
 MAX_DEAD_COOKIES = 2000  # signed-out cookies kept for the final re-check
 RESYNC_TRIES = 100  # a browser finding out whether it is signed in, 0.2 s apart
-
-_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def log(message: str) -> None:
@@ -448,7 +446,7 @@ class Reply:
         return self.headers.get("Location", "")
 
     def csrf(self) -> str | None:
-        match = _CSRF_FIELD.search(self.body)
+        match = CSRF_FIELD.search(self.body)
         return match.group(1) if match else None
 
     def json(self) -> Any:
@@ -593,14 +591,9 @@ class Browser:
         if not self.stats.take():
             raise BudgetExhausted()
         jar = self.cookies if cookies is None else cookies
-        all_headers = {"Host": f"{LOOPBACK}:{self.port}", "User-Agent": "sessapp-load",
-                       **(headers or {})}
-        if jar:
-            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in jar.items())
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        all_headers, body = encode({"Host": f"{LOOPBACK}:{self.port}",
+                                    "User-Agent": "sessapp-load", **(headers or {})},
+                                   jar, form=form)
         started = time.monotonic()
         reused = self._connection is not None
         try:
@@ -624,12 +617,7 @@ class Browser:
             self.close()
         self.stats.record(method, path, self.port, reply, SESSION_COOKIE in jar)
         if cookies is None and keep_cookies:
-            for header in response.headers.get_all("Set-Cookie") or []:
-                for name, morsel in SimpleCookie(header).items():
-                    if morsel["max-age"] == "0":
-                        self.cookies.pop(name, None)
-                    else:
-                        self.cookies[name] = morsel.value
+            follow_set_cookies(self.cookies, response.headers.get_all("Set-Cookie") or [])
         return reply
 
 

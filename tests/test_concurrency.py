@@ -16,20 +16,18 @@ from __future__ import annotations
 import http.client
 import json
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 import zope.sqlalchemy.datamanager
 from conftest import PASSWORD
 from waitress.server import create_server
 
+from bench.client import CSRF_FIELD, cookies_set, encode, follow_set_cookies
 from sessapp.sessions import store
 
 SERVER_THREADS = 8
@@ -37,7 +35,6 @@ CLIENT_TIMEOUT = 60.0
 JOIN_TIMEOUT = 120.0
 SESSION_COOKIE = "session"
 CSRF_COOKIE = "csrf_token"
-_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @dataclass
@@ -49,11 +46,7 @@ class Reply:
     @property
     def set_cookies(self) -> dict[str, str]:
         """Cookies this response sets, by name ("" for an expired one)."""
-        found: dict[str, str] = {}
-        for header in self.headers.get_all("Set-Cookie") or []:
-            for name, morsel in SimpleCookie(header).items():
-                found[name] = "" if morsel["max-age"] == "0" else morsel.value
-        return found
+        return cookies_set(self.headers.get_all("Set-Cookie") or [])
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -74,13 +67,8 @@ class Client:
                 headers: dict[str, str] | None = None) -> Reply:
         connection = http.client.HTTPConnection("127.0.0.1", self.port,
                                                 timeout=CLIENT_TIMEOUT)
-        all_headers = {"Connection": "close", **(headers or {})}
-        if self.cookies:
-            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        all_headers, body = encode({"Connection": "close", **(headers or {})}, self.cookies,
+                                   form=form)
         try:
             connection.request(method, path, body=body, headers=all_headers)
             response = connection.getresponse()
@@ -90,17 +78,13 @@ class Client:
             connection.close()
 
     def keep_cookies(self, reply: Reply) -> Reply:
-        for name, value in reply.set_cookies.items():
-            if value:
-                self.cookies[name] = value
-            else:
-                self.cookies.pop(name, None)
+        follow_set_cookies(self.cookies, reply.headers.get_all("Set-Cookie") or [])
         return reply
 
     def csrf_token(self, path: str = "/login") -> str:
         reply = self.keep_cookies(self.request("GET", path))
         assert reply.status == 200, (path, reply.status)
-        match = _CSRF_FIELD.search(reply.body)
+        match = CSRF_FIELD.search(reply.body)
         assert match is not None, f"no csrf_token field on {path}"
         return match.group(1)
 

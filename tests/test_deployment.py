@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import http.client
-import re
 import subprocess
-from http.cookies import SimpleCookie
-from urllib.parse import urlencode
 
 import pytest
 from conftest import PASSWORD
 from servers import BIN, free_port, run_app_server, write_ini
+
+from bench.client import CSRF_FIELD, encode, follow_set_cookies
 
 
 class RawClient:
@@ -26,29 +25,19 @@ class RawClient:
     def request(self, method: str, path: str, form: dict[str, str] | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        all_headers = {"Host": "app.example", **self.forwarded, **(headers or {})}
-        if self.cookies:
-            all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if form is not None:
-            body = urlencode(form)
-            all_headers["Content-Type"] = "application/x-www-form-urlencoded"
+        all_headers, body = encode(
+            {"Host": "app.example", **self.forwarded, **(headers or {})}, self.cookies, form=form)
         connection.request(method, path, body=body, headers=all_headers)
         response = connection.getresponse()
         text = response.read().decode("utf-8", "replace")
         self.set_cookie_headers = response.headers.get_all("Set-Cookie") or []
-        for header in self.set_cookie_headers:
-            for name, morsel in SimpleCookie(header).items():
-                if morsel["max-age"] == "0":
-                    self.cookies.pop(name, None)
-                else:
-                    self.cookies[name] = morsel.value
+        follow_set_cookies(self.cookies, self.set_cookie_headers)
         connection.close()
         return response.status, dict(response.headers), text
 
     def csrf(self, path: str = "/login") -> str:
         _, _, page = self.request("GET", path)
-        return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        return CSRF_FIELD.search(page).group(1)
 
     def login(self, username: str = "alice", password: str = PASSWORD,
               headers: dict[str, str] | None = None) -> int:
