@@ -61,6 +61,11 @@ EVENT_NAMES = {
     "admin_enable": "Account enabled by an admin",
     "admin_revoke_sessions": "Sessions ended by an admin",
     "admin_revoke_everyone": "Everyone's sessions ended by an admin",
+    "shell_user_added": "Account created with sessapp-user",
+    "shell_password_set": "Password set with sessapp-user",
+    "shell_disabled": "Account disabled with sessapp-user",
+    "shell_enabled": "Account enabled with sessapp-user",
+    "shell_sessions_revoked": "Sessions ended with sessapp-user",
 }
 
 

@@ -20,6 +20,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from conftest import PASSWORD, TESTING_INI
 from servers import free_port, write_ini
+from sqlalchemy import select
 
 from sessapp.clock import SystemClock
 from sessapp.models import AuthEvent, SessionRecord
@@ -212,6 +213,45 @@ def test_revoke_sessions_ends_every_session_of_the_user_only(harness, browser_fa
     assert is_anonymous(bob_here)
     assert is_anonymous(bob_there)
     assert not is_anonymous(eve)
+
+
+def _events(harness: Any) -> list[tuple[str, str | None, str | None, str | None]]:
+    with harness.engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(
+            select(AuthEvent.event, AuthEvent.username, AuthEvent.ip, AuthEvent.user_agent)
+            .order_by(AuthEvent.id))]
+
+
+def test_every_account_change_from_the_shell_is_an_auth_event(harness, browser_factory):
+    add_user(harness, "bob")
+    signed_in(browser_factory, "bob")
+    for args, stdin in ((("set-password", "bob"), NEW_PASSWORD + "\n"),
+                        (("revoke-sessions", "bob"), None), (("disable", "bob"), None),
+                        (("enable", "bob"), None), (("list",), None)):
+        assert user(harness, *args, stdin=stdin).returncode == 0
+
+    shell = [event for event in _events(harness) if event[0].startswith("shell_")]
+    assert [event[0] for event in shell] == [
+        "shell_user_added", "shell_password_set", "shell_sessions_revoked",
+        "shell_disabled", "shell_enabled",
+    ]
+    for _event, username, ip, agent in shell:
+        assert username == "bob" and ip is None
+        assert agent.startswith("sessapp-user, run by "), agent
+    # An admin reads them in words, with the rest of the trail.
+    add_user(harness, "root", "--admin")
+    admin = signed_in(browser_factory, "root")
+    page = admin.get("/admin").text
+    assert "Account created with sessapp-user" in page
+    assert "Account disabled with sessapp-user" in page
+
+
+def test_a_refused_shell_command_leaves_no_auth_event(harness):
+    add_user(harness, "bob")
+    before = _events(harness)
+    assert user(harness, "set-password", "bob", stdin="short\n").returncode != 0
+    assert user(harness, "add", "bob", stdin=PASSWORD + "\n").returncode != 0
+    assert _events(harness) == before
 
 
 def test_list_prints_every_user_with_roles_and_state(harness):

@@ -11,7 +11,7 @@ import getpass
 import sys
 
 from ..clock import SystemClock
-from ..security import accounts
+from ..security import accounts, audit
 from ..security.acl import ADMIN_ROLE
 from ..security.password_policy import PasswordPolicy
 from ..security.passwords import PasswordHasher
@@ -65,23 +65,28 @@ def _body(argv: list[str]) -> int:
                     dbsession, hasher, policy, args.username, password, now,
                     roles=[ADMIN_ROLE] if args.admin else [],
                 )
+                audit.record_from_shell(dbsession, "shell_user_added", now, user=user)
                 print(f"created user {user.username} (id {user.id})")
             elif args.command == "set-password":
                 user = _user(dbsession, args.username)
                 accounts.set_password(user, hasher, policy, read_password(), now)
                 ended = accounts.end_sessions(dbsession, user)
+                audit.record_from_shell(dbsession, "shell_password_set", now, user=user)
                 print(f"password changed for {user.username}; ended {ended} session(s)")
             elif args.command == "disable":
                 user = _user(dbsession, args.username)
                 accounts.disable(dbsession, user, now)
+                audit.record_from_shell(dbsession, "shell_disabled", now, user=user)
                 print(f"disabled {user.username}")
             elif args.command == "enable":
                 user = _user(dbsession, args.username)
                 accounts.enable(user)
+                audit.record_from_shell(dbsession, "shell_enabled", now, user=user)
                 print(f"enabled {user.username}")
             elif args.command == "revoke-sessions":
                 user = _user(dbsession, args.username)
                 ended = accounts.end_sessions(dbsession, user)
+                audit.record_from_shell(dbsession, "shell_sessions_revoked", now, user=user)
                 print(f"ended {ended} session(s) of {user.username}")
             else:
                 for user in accounts.list_users(dbsession):

@@ -14,6 +14,7 @@ a second line.
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 from datetime import datetime
@@ -105,6 +106,42 @@ def record(
         request.dbsession.add_all(rows)
         return
     request.add_finished_callback(lambda finished: _store_apart(finished, event, rows))
+
+
+SHELL = "sessapp-user"
+
+
+def _operator() -> str:
+    """The operating-system account running the command: who to ask about it."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME/USER (containers)
+        return "unknown"
+
+
+def record_from_shell(dbsession: Any, event: str, now: datetime, *, user: Any) -> None:
+    """Record an account change made with ``sessapp-user``: a row in the command's
+    own transaction (gone if it rolls back, as the change is) and a log record.
+    There is no request, so no IP or request id; the operating-system account
+    that ran the command stands in the user-agent column."""
+    operator = _operator()
+    dbsession.add(AuthEvent(
+        occurred_at=now,
+        event=event,
+        user_id=user.id,
+        username=user.username[:USERNAME_MAX],
+        ip=None,
+        user_agent=f"{SHELL}, run by {operator}"[:USER_AGENT_MAX],
+        session_public_id=None,
+    ))
+    log.info(json.dumps({
+        "ts": now.isoformat(timespec="milliseconds") + "Z",
+        "event": event,
+        "source": SHELL,
+        "operator": operator,
+        "user_id": user.id,
+        "username": user.username,
+    }, ensure_ascii=True, default=str))
 
 
 def _store_apart(request: Request, event: str, rows: list[Any]) -> None:
