@@ -19,6 +19,12 @@ CSP = (
     "default-src 'self'; frame-ancestors 'none'; object-src 'none'; "
     "base-uri 'none'; form-action 'self'"
 )
+# API output is data, never a document: opened directly in a browser it runs
+# nothing and belongs to no origin (ASVS 3.2.1).
+CSP_FOR_DATA = (
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox"
+)
+DATA_TYPES = ("application/json",)
 
 
 def _bad_request(message: str, request: Any) -> Response:
@@ -115,7 +121,6 @@ def security_headers_tween_factory(handler: Callable, registry: Any) -> Callable
     tween (measured by bench/)."""
     defaults = [
         ("X-Content-Type-Options", "nosniff"),
-        ("Content-Security-Policy", CSP),
         ("Referrer-Policy", "strict-origin-when-cross-origin"),
         ("X-Frame-Options", "DENY"),
     ]
@@ -128,6 +133,9 @@ def security_headers_tween_factory(handler: Callable, registry: Any) -> Callable
         headerlist = response.headerlist
         present = {name.lower() for name, _ in headerlist}
         added = [header for lowered, header in defaults_lowered if lowered not in present]
+        if "content-security-policy" not in present:
+            data = response.content_type in DATA_TYPES
+            added.append(("Content-Security-Policy", CSP_FOR_DATA if data else CSP))
         replaced = {"x-request-id"}
         added.append(("X-Request-ID", request.request_id))
         if not request.environ.get("PATH_INFO", "").startswith("/static/"):

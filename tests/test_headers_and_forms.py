@@ -6,20 +6,39 @@ from __future__ import annotations
 import pytest
 
 PAGES = ["/", "/login", "/register", "/api/me", "/session-data", "/static/sessapp.css",
-         "/nope"]
+         "/nope", "/api/nope"]
+PAGE_DIRECTIVES = ("default-src 'self'", "frame-ancestors 'none'", "object-src 'none'",
+                   "base-uri 'none'")
+# API output opened in a browser runs nothing and has no origin (ASVS 3.2.1).
+DATA_DIRECTIVES = ("default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'",
+                   "sandbox")
 
 
 @pytest.mark.parametrize("path", PAGES)
 def test_every_response_carries_the_security_headers(testapp, path):
     response = testapp.get(path, status="*")
     csp = response.headers["Content-Security-Policy"]
-    for directive in ("default-src 'self'", "frame-ancestors 'none'", "object-src 'none'",
-                      "base-uri 'none'"):
+    data = response.content_type == "application/json"
+    for directive in DATA_DIRECTIVES if data else PAGE_DIRECTIVES:
         assert directive in csp
+    assert ("sandbox" in csp) == data
     assert "unsafe-inline" not in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+def test_json_answers_are_sandboxed_signed_in_and_out(harness, testapp):
+    harness.make_user("alice")
+    answers = [testapp.get("/api/me", status=401)]
+    testapp.login("alice")
+    answers += [testapp.get("/api/me", status=200), testapp.get("/session-data", status=200),
+                testapp.get("/api/tokens/999", status="*")]
+    for response in answers:
+        assert response.content_type == "application/json", response.request.path
+        assert response.headers["Content-Security-Policy"].endswith("; sandbox")
+    page = testapp.get("/profile")
+    assert "sandbox" not in page.headers["Content-Security-Policy"]
 
 
 def test_hsts_covers_subdomains_when_on(make_harness):
