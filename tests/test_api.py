@@ -363,3 +363,26 @@ def test_a_token_with_a_session_cookie_of_someone_else_acts_as_the_token_owner(
     bobs = new_browser(harness, "198.51.100.20")
     bobs.login("bob")
     assert bobs.get("/api/me", headers=bearer(secret)).json["username"] == "alice"
+
+
+def test_fields_beyond_name_and_expiry_are_ignored_when_creating_a_token(
+        harness, signed_in, alice):
+    bob = harness.make_user("bob")
+    response = signed_in.post_json(
+        "/api/tokens",
+        {"name": "ci", "expires_in_days": 1, "user_id": bob, "id": 999,
+         "revoked_at": "2020-01-01T00:00:00Z", "token": "chosen-by-the-client",
+         "created_at": "2000-01-01T00:00:00Z", "last_used_at": "2000-01-01T00:00:00Z"},
+        headers={"X-CSRF-Token": signed_in.csrf_token("/sessions")}, status=201)
+    created = response.json
+    assert set(created) == TOKEN_KEYS
+    assert created["token"] != "chosen-by-the-client" and created["id"] != 999
+    # The token is alice's, live, and stamped by the server.
+    assert script(harness).get("/api/me", headers=bearer(created["token"])).json["id"] == alice
+    with harness.engine.connect() as connection:
+        row = connection.execute(text(
+            "SELECT user_id, revoked_at, last_used_at, created_at FROM api_tokens WHERE id = :id"),
+            {"id": created["id"]}).one()
+    assert row.user_id == alice and row.revoked_at is None
+    assert str(row.created_at)[:4] != "2000"
+    assert harness.count("api_tokens", "user_id = :bob", bob=bob) == 0
