@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import bcrypt
 import pytest
 import transaction
 import webtest
@@ -33,6 +34,7 @@ from sessapp.models import get_session_factory, get_tm_session
 from sessapp.models.meta import Base
 from sessapp.scripts.initdb import upgrade
 from sessapp.security import accounts
+from sessapp.security import passwords as passwords_module
 from sessapp.security.acl import ADMIN_ROLE
 
 HERE = Path(__file__).resolve().parent
@@ -305,3 +307,51 @@ def pytest_runtest_makereport(item: Any, call: Any) -> Any:
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+# -- bcrypt's work ---------------------------------------------------------------
+
+
+def bcrypt_cost(hashed: str) -> int:
+    """The cost factor of a bcrypt hash ("$2b$12$..." -> 12)."""
+    return int(hashed.split("$")[2])
+
+
+@dataclass
+class BcryptCalls:
+    """bcrypt computations that ran to completion, with the hashes checked against."""
+
+    checked_against: list[bytes] = field(default_factory=list)
+    hashed: int = 0
+
+    @property
+    def checked(self) -> int:
+        return len(self.checked_against)
+
+    def reset(self) -> None:
+        self.checked_against.clear()
+        self.hashed = 0
+
+
+@pytest.fixture
+def bcrypt_calls(monkeypatch: Any) -> BcryptCalls:
+    """Counts bcrypt's work, on the module the hasher uses. A call that raises
+    before hashing (a malformed stored hash) did no work and is not counted.
+    Call ``reset()`` right before what is measured: the app builds its dummy
+    hash at start-up, pages fetch tokens, etc."""
+    calls = BcryptCalls()
+    real_checkpw, real_hashpw = bcrypt.checkpw, bcrypt.hashpw
+
+    def checkpw(password: bytes, hashed: bytes) -> bool:
+        result = real_checkpw(password, hashed)
+        calls.checked_against.append(hashed)
+        return result
+
+    def hashpw(password: bytes, salt: bytes) -> bytes:
+        result = real_hashpw(password, salt)
+        calls.hashed += 1
+        return result
+
+    monkeypatch.setattr(passwords_module.bcrypt, "checkpw", checkpw)
+    monkeypatch.setattr(passwords_module.bcrypt, "hashpw", hashpw)
+    return calls

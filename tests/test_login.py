@@ -5,17 +5,14 @@ long passwords and rehashing at a higher cost."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import bcrypt
 import pytest
-from conftest import PASSWORD, Browser, new_browser
+from conftest import PASSWORD, Browser, bcrypt_cost, new_browser
 from sqlalchemy import text
 
 from sessapp.security import accounts
-from sessapp.security import passwords as passwords_module
 from sessapp.sessions.tokens import hash_token
 from sessapp.views.auth import LOGIN_FAILED
 
@@ -64,10 +61,6 @@ def stored_hash(harness: Any, username: str) -> str:
         ).scalar_one()
 
 
-def bcrypt_cost(hashed: str) -> int:
-    return int(hashed.split("$")[2])
-
-
 def disable(harness: Any, user_id: int) -> None:
     with harness.transaction() as dbsession:
         accounts.disable(dbsession, accounts.get_user(dbsession, user_id), harness.clock.now())
@@ -75,45 +68,6 @@ def disable(harness: Any, user_id: int) -> None:
 
 def error_messages(response: Any) -> list[str]:
     return [p.get_text(strip=True) for p in response.html.select(".error")]
-
-
-@dataclass
-class BcryptCalls:
-    """bcrypt computations that ran to completion, with the hashes checked against."""
-
-    checked_against: list[bytes] = field(default_factory=list)
-    hashed: int = 0
-
-    @property
-    def checked(self) -> int:
-        return len(self.checked_against)
-
-    def reset(self) -> None:
-        self.checked_against.clear()
-        self.hashed = 0
-
-
-@pytest.fixture
-def bcrypt_calls(monkeypatch: Any) -> BcryptCalls:
-    """Counts bcrypt's work. A call that raises before hashing (a malformed stored
-    hash) did no work and is not counted. Call ``reset()`` right before the request
-    measured: the app builds its dummy hash at start-up, pages fetch tokens, etc."""
-    calls = BcryptCalls()
-    real_checkpw, real_hashpw = bcrypt.checkpw, bcrypt.hashpw
-
-    def checkpw(password: bytes, hashed: bytes) -> bool:
-        result = real_checkpw(password, hashed)
-        calls.checked_against.append(hashed)
-        return result
-
-    def hashpw(password: bytes, salt: bytes) -> bytes:
-        result = real_hashpw(password, salt)
-        calls.hashed += 1
-        return result
-
-    monkeypatch.setattr(passwords_module.bcrypt, "checkpw", checkpw)
-    monkeypatch.setattr(passwords_module.bcrypt, "hashpw", hashpw)
-    return calls
 
 
 # -- success --------------------------------------------------------------------

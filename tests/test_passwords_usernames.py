@@ -8,12 +8,11 @@ import hashlib
 import logging
 import re
 import unicodedata
-from typing import Any
 
 import bcrypt
 import pytest
+from conftest import bcrypt_cost
 
-from sessapp.security import passwords as passwords_module
 from sessapp.security.passwords import MAX_PASSWORD_BYTES, PasswordHasher, PasswordTooLong
 from sessapp.security.usernames import (
     MAX_USERNAME_LENGTH,
@@ -30,37 +29,6 @@ def hasher() -> PasswordHasher:
     return PasswordHasher(ROUNDS)
 
 
-def cost(hashed: str) -> int:
-    return int(hashed.split("$")[2])
-
-
-class CountingBcrypt:
-    """Completed bcrypt computations, installed on the module the hasher uses."""
-
-    def __init__(self, monkeypatch: Any) -> None:
-        self.checked_against: list[bytes] = []
-        self.hashed = 0
-        real_checkpw, real_hashpw = bcrypt.checkpw, bcrypt.hashpw
-
-        def checkpw(password: bytes, hashed: bytes) -> bool:
-            result = real_checkpw(password, hashed)
-            self.checked_against.append(hashed)
-            return result
-
-        def hashpw(password: bytes, salt: bytes) -> bytes:
-            result = real_hashpw(password, salt)
-            self.hashed += 1
-            return result
-
-        monkeypatch.setattr(passwords_module.bcrypt, "checkpw", checkpw)
-        monkeypatch.setattr(passwords_module.bcrypt, "hashpw", hashpw)
-
-
-@pytest.fixture
-def counting(monkeypatch: Any) -> CountingBcrypt:
-    return CountingBcrypt(monkeypatch)
-
-
 # -- PasswordHasher: hashing and checking ---------------------------------------------
 
 
@@ -68,7 +36,7 @@ def test_hash_is_bcrypt_at_the_configured_cost(hasher):
     hashed = hasher.hash("correct horse battery staple")
     assert hashed.startswith("$2b$04$")
     assert len(hashed) == 60
-    assert cost(PasswordHasher(5).hash("x")) == 5
+    assert bcrypt_cost(PasswordHasher(5).hash("x")) == 5
 
 
 def test_hash_never_contains_the_password(hasher):
@@ -176,7 +144,7 @@ def stored(hasher) -> str:
 @pytest.mark.parametrize("case", ["right", "wrong", "unknown-user", "too-long", "malformed-hash",
                                   "empty-hash"])
 def test_every_verify_runs_exactly_one_bcrypt_check_at_the_configured_cost(
-        hasher, stored, counting, case):
+        hasher, stored, bcrypt_calls, case):
     password, target = "correct horse battery staple", stored
     if case == "wrong":
         password = "wrong"
@@ -189,9 +157,9 @@ def test_every_verify_runs_exactly_one_bcrypt_check_at_the_configured_cost(
     elif case == "empty-hash":
         target = ""
     assert hasher.verify(password, target) is (case == "right")
-    assert len(counting.checked_against) == 1, case
-    assert counting.hashed == 0
-    assert cost(counting.checked_against[0].decode()) == ROUNDS
+    assert len(bcrypt_calls.checked_against) == 1, case
+    assert bcrypt_calls.hashed == 0
+    assert bcrypt_cost(bcrypt_calls.checked_against[0].decode()) == ROUNDS
 
 
 def test_unknown_user_never_verifies_even_with_the_dummy_password(hasher):
@@ -199,12 +167,12 @@ def test_unknown_user_never_verifies_even_with_the_dummy_password(hasher):
     assert hasher.verify("", None) is False
 
 
-def test_the_dummy_hash_is_made_at_the_configured_cost(counting):
+def test_the_dummy_hash_is_made_at_the_configured_cost(bcrypt_calls):
     higher = PasswordHasher(ROUNDS + 1)
-    assert counting.hashed == 1  # built once, at start-up
-    counting.checked_against.clear()
+    assert bcrypt_calls.hashed == 1  # built once, at start-up
+    bcrypt_calls.checked_against.clear()
     higher.verify("anything", None)
-    assert cost(counting.checked_against[0].decode()) == ROUNDS + 1
+    assert bcrypt_cost(bcrypt_calls.checked_against[0].decode()) == ROUNDS + 1
 
 
 @pytest.mark.parametrize("garbage", ["not-a-bcrypt-hash", "$2b$04$short", "$2b$xx$" + "a" * 53,
