@@ -283,6 +283,25 @@ class Browser(webtest.TestApp):
         return self.cookies.get(self.session_cookie)
 
 
+def who_is_signed_in(browser: Browser) -> str | None:
+    """The username /api/me reports for this browser, None when anonymous."""
+    response = browser.get("/api/me", status="*")
+    if response.status_int == 401:
+        return None
+    assert response.status_int == 200, response.status
+    return response.json["username"]
+
+
+def signed_in_as(browser: Browser) -> str | None:
+    """Who /profile says is signed in, or None when it sends the browser to log in."""
+    response = browser.get("/profile", status="*")
+    if response.status_int == 303:
+        assert "/login?next=" in response.location
+        return None
+    assert response.status_int == 200, response.status
+    return response.html.find("h1").get_text(strip=True)
+
+
 def new_browser(harness: AppHarness, ip: str = "192.0.2.10") -> Browser:
     return Browser(harness.app, extra_environ={
         "REMOTE_ADDR": ip,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import PASSWORD, Browser, new_browser
+from conftest import PASSWORD, Browser, new_browser, signed_in_as
 from sqlalchemy import select, text
 
 from sessapp.models import SessionRecord
@@ -18,16 +18,6 @@ CHROME_ON_WINDOWS = (
 
 
 # -- helpers ----------------------------------------------------------------
-
-
-def signed_in_as(browser: Browser) -> str | None:
-    """Who /profile says is signed in, or None when it sends the browser to log in."""
-    response = browser.get("/profile", status="*")
-    if response.status_int == 303:
-        assert "/login?next=" in response.location
-        return None
-    assert response.status_int == 200, response.status
-    return response.html.find("h1").get_text(strip=True)
 
 
 def session_rows(harness: Any, user_id: int | None = None) -> list[SessionRecord]:

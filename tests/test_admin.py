@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import PASSWORD, Browser, new_browser
+from conftest import PASSWORD, Browser, new_browser, signed_in_as
 
 from sessapp.models import User
 from sessapp.templating import describe_event
@@ -15,15 +15,6 @@ USER_ACTIONS = ("revoke-sessions", "disable", "enable")
 
 
 # -- helpers ----------------------------------------------------------------
-
-
-def signed_in_as(browser: Browser) -> str | None:
-    """Who /profile says is signed in, or None when it sends the browser to log in."""
-    response = browser.get("/profile", status="*")
-    if response.status_int == 303:
-        return None
-    assert response.status_int == 200, response.status
-    return response.html.find("h1").get_text(strip=True)
 
 
 def admin_post(browser: Browser, path: str, *, status: int = 303,

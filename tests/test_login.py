@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import PASSWORD, Browser, bcrypt_cost, new_browser
+from conftest import PASSWORD, Browser, bcrypt_cost, new_browser, who_is_signed_in
 from sqlalchemy import text
 
 from sessapp.security import accounts
@@ -36,15 +36,6 @@ def post_login(browser: Browser, username: str, password: str, *, status: int = 
 
 def session_row_exists(harness: Any, token: str) -> bool:
     return harness.count("sessions", "token_hash = :h", h=hash_token(token)) == 1
-
-
-def who_is_signed_in(browser: Browser) -> str | None:
-    """The username /api/me reports for this browser, None when anonymous."""
-    response = browser.get("/api/me", status="*")
-    if response.status_int == 401:
-        return None
-    assert response.status_int == 200, response.status
-    return response.json["username"]
 
 
 def replay(harness: Any, token: str) -> Browser:

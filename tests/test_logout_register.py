@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import PASSWORD, Browser, new_browser
+from conftest import PASSWORD, Browser, new_browser, who_is_signed_in
 from sqlalchemy import text
 
 from sessapp.sessions.tokens import hash_token
@@ -14,15 +14,6 @@ from sessapp.sessions.tokens import hash_token
 STRONG = "violet lantern under seven bridges"
 
 # -- helpers ----------------------------------------------------------------
-
-
-def who_is_signed_in(browser: Browser) -> str | None:
-    """The username /api/me reports for this browser, None when anonymous."""
-    response = browser.get("/api/me", status="*")
-    if response.status_int == 401:
-        return None
-    assert response.status_int == 200, response.status
-    return response.json["username"]
 
 
 def session_row_exists(harness: Any, token: str) -> bool:
