@@ -1,5 +1,6 @@
-"""Throwaway databases for the bench, created and dropped like the tests' own
-(tests/conftest.py), and bulk loading of stored sessions with plain SQL."""
+"""Throwaway databases, one place for the bench, the load runner and the tests
+(tests/conftest.py): where the servers are, how a database is created, migrated
+and dropped; and bulk loading of stored sessions with plain SQL."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from alembic import command
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import Engine
 
 from sessapp.scripts.initdb import alembic_config
 
@@ -45,6 +47,22 @@ def reachable(backend: str) -> bool:
         engine.dispose()
 
 
+def create_database(admin: Engine, backend: str, name: str) -> str:
+    """Create database ``name`` on ``admin``'s server (an AUTOCOMMIT engine);
+    returns its URL. MariaDB gets utf8mb4, so any Unicode name fits."""
+    charset = " CHARACTER SET utf8mb4" if backend == "mysql" else ""
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}{charset}"))
+    return admin.url.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin: Engine, backend: str, name: str) -> None:
+    """Drop it, forcibly on PostgreSQL (a connection left open must not keep it)."""
+    force = " WITH (FORCE)" if backend == "postgresql" else ""
+    with admin.connect() as connection:
+        connection.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
+
+
 @contextmanager
 def scratch_database(backend: str, label: str = "bench") -> Iterator[str]:
     """A migrated database of its own, dropped afterwards; yields its URL."""
@@ -55,19 +73,15 @@ def scratch_database(backend: str, label: str = "bench") -> Iterator[str]:
             upgrade(url)
             yield url
         return
-    server = make_url(SERVER_URLS[backend])
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        charset = " CHARACTER SET utf8mb4" if backend == "mysql" else ""
-        connection.execute(text(f"CREATE DATABASE {name}{charset}"))
+    admin = create_engine(make_url(SERVER_URLS[backend]), isolation_level="AUTOCOMMIT")
     try:
-        url = server.set(database=name).render_as_string(hide_password=False)
-        upgrade(url)
-        yield url
+        url = create_database(admin, backend, name)
+        try:
+            upgrade(url)
+            yield url
+        finally:
+            drop_database(admin, backend, name)
     finally:
-        with admin.connect() as connection:
-            force = " WITH (FORCE)" if backend == "postgresql" else ""
-            connection.execute(text(f"DROP DATABASE IF EXISTS {name}{force}"))
         admin.dispose()
 
 

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.client import CSRF_FIELD, encode, follow_set_cookies
+from bench.databases import SERVER_URLS, create_database, drop_database, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -61,12 +62,6 @@ TESTING_INI = ROOT / "testing.ini"
 LOOPBACK = "127.0.0.1"
 PASSWORD = "correct horse battery staple"  # noqa: S105 - the test users' password
 SESSION_COOKIE = "session"
-SERVER_URLS = {
-    "postgresql": os.environ.get(
-        "SESSAPP_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    ),
-    "mysql": os.environ.get("SESSAPP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
-}
 
 CLIENT_TIMEOUT = 30.0  # one request, socket-level
 STARTUP_TIMEOUT = 30.0  # pserve until /healthz answers
@@ -82,18 +77,6 @@ def log(message: str) -> None:
 
 
 # -- databases ----------------------------------------------------------------
-
-
-def migrate(url: str) -> None:
-    """Bring a database to the newest revision with the project's migrations."""
-    from alembic import command
-    from alembic.config import Config
-
-    config = Config(str(TESTING_INI))
-    config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.attributes["sqlalchemy.url"] = url
-    config.attributes["configure_logging"] = False
-    command.upgrade(config, "head")
 
 
 class Database:
@@ -135,7 +118,7 @@ class Database:
         return {"connect_timeout": 10} if self.kind in ("postgresql", "mysql") else {}
 
     def create(self) -> str:
-        from sqlalchemy import make_url, text
+        from sqlalchemy import text
 
         if self.kind == "sqlite":
             self._tmpdir = tempfile.mkdtemp(prefix="sessapp-load-")
@@ -143,19 +126,16 @@ class Database:
         else:
             admin = self._admin()
             try:
-                with admin.connect() as connection:
-                    extra = " CHARACTER SET utf8mb4" if self.kind == "mysql" else ""
-                    connection.execute(text(f"CREATE DATABASE {self.name}{extra}"))
-                    self._created = True
-                    if self.serializable:
+                self.url = create_database(admin, self.kind, self.name)
+                self._created = True
+                if self.serializable:
+                    with admin.connect() as connection:
                         connection.execute(text(
                             f"ALTER DATABASE {self.name} "
                             "SET default_transaction_isolation = 'serializable'"))
             finally:
                 admin.dispose()
-            url = make_url(self.server_url).set(database=self.name)
-            self.url = url.render_as_string(hide_password=False)
-        migrate(self.url)
+        upgrade(self.url)
         return self.url
 
     def engine(self) -> Any:
@@ -179,7 +159,6 @@ class Database:
             return connection.execute(text(sql), params).scalar()
 
     def drop(self) -> None:
-        from sqlalchemy import text
 
         if self._engine is not None:
             self._engine.dispose()
@@ -192,9 +171,7 @@ class Database:
             return
         admin = self._admin()
         try:
-            with admin.connect() as connection:
-                force = " WITH (FORCE)" if self.kind == "postgresql" else ""
-                connection.execute(text(f"DROP DATABASE IF EXISTS {self.name}{force}"))
+            drop_database(admin, self.kind, self.name)
         finally:
             admin.dispose()
 

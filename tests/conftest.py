@@ -28,6 +28,7 @@ from pyramid.paster import get_appsettings
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 
+from bench.databases import SERVER_URLS, create_database, drop_database
 from sessapp import make_app
 from sessapp.clock import IClock, MovableClock
 from sessapp.models import get_session_factory, get_tm_session
@@ -43,12 +44,6 @@ TESTING_INI = str(ROOT / "testing.ini")
 PASSWORD = "correct horse battery staple"
 FIREFOX_ON_LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"
 
-SERVER_URLS = {
-    "postgresql": os.environ.get(
-        "SESSAPP_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    ),
-    "mysql": os.environ.get("SESSAPP_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
-}
 REQUIRED = {name.strip() for name in os.environ.get("SESSAPP_TEST_REQUIRE", "").split(",")
             if name.strip()}
 BACKENDS = ["sqlite", "postgresql", "mysql"]
@@ -102,27 +97,17 @@ def db_url(backend: str, tmp_path_factory: Any) -> Iterator[str]:
         upgrade(TESTING_INI, url)
         yield url
         return
-    server = make_url(SERVER_URLS[backend])
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    admin = create_engine(make_url(SERVER_URLS[backend]), isolation_level="AUTOCOMMIT")
     try:
-        with admin.connect() as connection:
-            if backend == "mysql":
-                connection.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-            else:
-                connection.execute(text(f"CREATE DATABASE {name}"))
+        url = create_database(admin, backend, name)
     except Exception as exc:  # any driver or connection failure means "not here"
         admin.dispose()
         _server_unavailable(backend, exc)
-    url = server.set(database=name).render_as_string(hide_password=False)
     try:
         upgrade(TESTING_INI, url)
         yield url
     finally:
-        with admin.connect() as connection:
-            if backend == "postgresql":
-                connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            else:
-                connection.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        drop_database(admin, backend, name)
         admin.dispose()
 
 
