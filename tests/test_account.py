@@ -51,6 +51,15 @@ def revoke(browser: Browser, public_id: str, *, status: int = 303) -> Any:
     return browser.post(f"/sessions/{public_id}/revoke", {"csrf_token": token}, status=status)
 
 
+def signed_in_twice(harness: Any, testapp: Browser) -> tuple[int, Browser]:
+    """alice, signed in on ``testapp`` and on a second browser (Chrome)."""
+    alice = harness.make_user("alice")
+    testapp.login("alice")
+    other = chrome_browser(harness)
+    other.login("alice")
+    return alice, other
+
+
 def revoke_others(browser: Browser, password: str, *, status: int = 303) -> Any:
     token = browser.csrf_token("/sessions")
     return browser.post("/sessions/revoke-others",
@@ -133,10 +142,7 @@ def test_sessions_page_lists_live_sessions_with_details_and_marks_the_current(
 
 
 def test_sessions_page_never_shows_a_token_or_its_hash(testapp, harness):
-    alice = harness.make_user("alice")
-    testapp.login("alice")
-    other = chrome_browser(harness)
-    other.login("alice")
+    alice, other = signed_in_twice(harness, testapp)
     html = testapp.get("/sessions").text
     for browser in (testapp, other):
         token = browser.session_token
@@ -163,10 +169,7 @@ def test_expired_sessions_are_not_listed(testapp, harness):
 
 
 def test_revoking_another_session_ends_it_on_its_next_request(testapp, harness):
-    alice = harness.make_user("alice")
-    testapp.login("alice")
-    other = chrome_browser(harness)
-    other.login("alice")
+    alice, other = signed_in_twice(harness, testapp)
     assert signed_in_as(other) == "alice"
 
     response = revoke(testapp, public_id_of(harness, other))
@@ -179,10 +182,7 @@ def test_revoking_another_session_ends_it_on_its_next_request(testapp, harness):
 
 
 def test_revoking_needs_a_csrf_token(testapp, harness):
-    alice = harness.make_user("alice")
-    testapp.login("alice")
-    other = chrome_browser(harness)
-    other.login("alice")
+    alice, other = signed_in_twice(harness, testapp)
     testapp.post(f"/sessions/{public_id_of(harness, other)}/revoke", status=400)
     testapp.post(f"/sessions/{public_id_of(harness, other)}/revoke",
                  {"csrf_token": "forged"}, status=400)
@@ -206,10 +206,7 @@ def test_revoking_someone_elses_session_is_404_and_deletes_nothing(testapp, harn
 
 
 def test_revoking_an_unknown_or_token_shaped_id_is_404(testapp, harness):
-    harness.make_user("alice")
-    testapp.login("alice")
-    other = chrome_browser(harness)
-    other.login("alice")
+    _alice, other = signed_in_twice(harness, testapp)
     for guess in ("0" * 24, other.session_token, hash_token(other.session_token)):
         revoke(testapp, guess, status=404)
     assert harness.count("sessions") == 2
@@ -217,10 +214,7 @@ def test_revoking_an_unknown_or_token_shaped_id_is_404(testapp, harness):
 
 
 def test_revoking_the_current_session_signs_you_out(testapp, harness):
-    alice = harness.make_user("alice")
-    testapp.login("alice")
-    other = chrome_browser(harness)
-    other.login("alice")
+    alice, other = signed_in_twice(harness, testapp)
     old_token = testapp.session_token
 
     response = revoke(testapp, public_id_of(harness, testapp))
@@ -267,10 +261,7 @@ def test_revoke_others_with_the_password_ends_every_other_session(testapp, harne
 
 def test_revoke_others_with_a_wrong_or_missing_password_is_422_and_ends_nothing(
         testapp, harness):
-    alice = harness.make_user("alice")
-    testapp.login("alice")
-    other = chrome_browser(harness)
-    other.login("alice")
+    alice, other = signed_in_twice(harness, testapp)
 
     response = revoke_others(testapp, "not my password at all", status=422)
     assert "not your current password" in response.text
@@ -282,10 +273,7 @@ def test_revoke_others_with_a_wrong_or_missing_password_is_422_and_ends_nothing(
 
 
 def test_revoke_others_needs_a_csrf_token(testapp, harness):
-    alice = harness.make_user("alice")
-    testapp.login("alice")
-    other = chrome_browser(harness)
-    other.login("alice")
+    alice, other = signed_in_twice(harness, testapp)
     testapp.post("/sessions/revoke-others", {"current_password": PASSWORD}, status=400)
     assert len(session_rows(harness, alice)) == 2
     assert signed_in_as(other) == "alice"
@@ -296,10 +284,7 @@ def test_revoke_others_needs_a_csrf_token(testapp, harness):
 
 def test_password_change_with_a_wrong_current_password_is_422_and_changes_nothing(
         testapp, harness):
-    harness.make_user("alice")
-    testapp.login("alice")
-    other = chrome_browser(harness)
-    other.login("alice")
+    _alice, other = signed_in_twice(harness, testapp)
     token_before = testapp.session_token
 
     response = change_password(testapp, "not my password at all", NEW_PASSWORD, status=422)
@@ -312,10 +297,7 @@ def test_password_change_with_a_wrong_current_password_is_422_and_changes_nothin
 
 def test_password_change_to_a_too_short_password_is_422_and_changes_nothing(
         testapp, harness):
-    harness.make_user("alice")
-    testapp.login("alice")
-    other = chrome_browser(harness)
-    other.login("alice")
+    _alice, other = signed_in_twice(harness, testapp)
     token_before = testapp.session_token
 
     response = change_password(testapp, PASSWORD, "short pw", status=422)
@@ -327,10 +309,7 @@ def test_password_change_to_a_too_short_password_is_422_and_changes_nothing(
 
 
 def test_password_change_rotates_the_session_and_ends_every_other(testapp, harness):
-    alice = harness.make_user("alice")
-    testapp.login("alice")
-    other = chrome_browser(harness)
-    other.login("alice")
+    alice, other = signed_in_twice(harness, testapp)
     old_token = testapp.session_token
 
     response = change_password(testapp, PASSWORD, NEW_PASSWORD)
