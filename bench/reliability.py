@@ -200,11 +200,11 @@ def create_users(db: Database, names: list[str]) -> None:
     """Create users with PASSWORD, as ``sessapp-user add`` would (bcrypt cost 4)."""
     import transaction
 
+    from sessapp.accounts import users as accounts
+    from sessapp.accounts.password_policy import PasswordPolicy
+    from sessapp.accounts.passwords import PasswordHasher
     from sessapp.clock import SystemClock
     from sessapp.models import get_session_factory, get_tm_session
-    from sessapp.security import accounts
-    from sessapp.security.password_policy import PasswordPolicy
-    from sessapp.security.passwords import PasswordHasher
 
     hasher, policy, now = PasswordHasher(4), PasswordPolicy(12), SystemClock().now()
     factory = get_session_factory(db.engine())

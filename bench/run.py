@@ -209,7 +209,7 @@ def api_token(browser: Browser) -> str:
 
 def bcrypt_seconds(samples: int) -> float:
     """One bcrypt check at the bench INI's cost, as sessapp does it (pre-hash included)."""
-    from sessapp.security.passwords import PasswordHasher
+    from sessapp.accounts.passwords import PasswordHasher
 
     hasher = PasswordHasher(int(BENCH_APP["auth.bcrypt_rounds"]))
     stored = hasher.hash(PASSWORD)

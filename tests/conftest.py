@@ -30,12 +30,12 @@ from sqlalchemy.engine import Engine
 
 from bench.databases import SERVER_URLS, create_database, drop_database
 from sessapp import make_app
+from sessapp.accounts import passwords as passwords_module
+from sessapp.accounts import users as accounts
 from sessapp.clock import IClock, MovableClock
 from sessapp.models import get_session_factory, get_tm_session
 from sessapp.models.meta import Base
 from sessapp.scripts.initdb import upgrade
-from sessapp.security import accounts
-from sessapp.security import passwords as passwords_module
 from sessapp.security.acl import ADMIN_ROLE
 
 HERE = Path(__file__).resolve().parent

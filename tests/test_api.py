@@ -10,7 +10,7 @@ import pytest
 from conftest import PASSWORD, Browser, new_browser
 from sqlalchemy import text
 
-from sessapp.security.api_tokens import PREFIX
+from sessapp.accounts.api_tokens import PREFIX
 
 TOKEN_KEYS = {"id", "name", "token", "expires_at"}
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import PASSWORD, Browser, bcrypt_cost, new_browser, who_is_signed_in
 from sqlalchemy import text
 
-from sessapp.security import accounts
+from sessapp.accounts import users as accounts
 from sessapp.sessions.tokens import hash_token
 from sessapp.views.auth import LOGIN_FAILED
 

@@ -13,8 +13,8 @@ import bcrypt
 import pytest
 from conftest import bcrypt_cost
 
-from sessapp.security.passwords import MAX_PASSWORD_BYTES, PasswordHasher, PasswordTooLong
-from sessapp.security.usernames import (
+from sessapp.accounts.passwords import MAX_PASSWORD_BYTES, PasswordHasher, PasswordTooLong
+from sessapp.accounts.usernames import (
     MAX_USERNAME_LENGTH,
     InvalidUsername,
     normalize_username,
@@ -178,7 +178,7 @@ def test_the_dummy_hash_is_made_at_the_configured_cost(bcrypt_calls):
 @pytest.mark.parametrize("garbage", ["not-a-bcrypt-hash", "$2b$04$short", "$2b$xx$" + "a" * 53,
                                      "\u00e9" * 60, "$argon2id$v=19$m=65536,t=3,p=4$abc$def"])
 def test_a_malformed_stored_hash_is_a_mismatch_and_logged(hasher, caplog, garbage):
-    with caplog.at_level(logging.ERROR, logger="sessapp.security.passwords"):
+    with caplog.at_level(logging.ERROR, logger="sessapp.accounts.passwords"):
         assert hasher.verify("correct horse battery staple", garbage) is False
     assert any("malformed" in record.getMessage() for record in caplog.records)
     assert "correct horse" not in caplog.text

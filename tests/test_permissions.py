@@ -16,8 +16,8 @@ from pyramid.interfaces import IDefaultPermission, IException
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 
+from sessapp.accounts import api_tokens
 from sessapp.models import User
-from sessapp.security import api_tokens
 from sessapp.security.acl import ACCOUNT, ADMIN, DEFAULT, PUBLIC, Root, principals_for_user
 
 # (route name, request method or None for any): the only views anyone may use.

@@ -14,8 +14,8 @@ from pyramid.response import Response
 from pyramid.security import forget, remember
 from sqlalchemy import text
 
+from sessapp.accounts import users as accounts
 from sessapp.models import User
-from sessapp.security import accounts
 from sessapp.security.acl import ACCOUNT, PUBLIC
 from sessapp.sessions.tokens import hash_token
 

@@ -11,9 +11,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from ..accounts import throttle
 from ..clock import SystemClock
 from ..models import AuthEvent
-from ..security import throttle
 from ..sessions import store
 from .common import Environment, load_environment, run
 

@@ -10,11 +10,12 @@ import argparse
 import getpass
 import sys
 
+from ..accounts import audit
+from ..accounts import users as accounts
+from ..accounts.password_policy import PasswordPolicy
+from ..accounts.passwords import PasswordHasher
 from ..clock import SystemClock
-from ..security import accounts, audit
 from ..security.acl import ADMIN_ROLE
-from ..security.password_policy import PasswordPolicy
-from ..security.passwords import PasswordHasher
 from .common import ScriptError, load_environment, run
 
 

@@ -1,5 +1,6 @@
-"""Who the request is and what it may do: the policy chain named by
-``auth.policies``, the ACL root, passwords and CSRF.
+"""Only what Pyramid calls: the policy chain named by ``auth.policies``, the
+ACL root, CSRF and safe redirects. No business rule lives here; those are in
+``sessapp.accounts``.
 
 Another Pyramid app can ``config.include("sessapp.security")`` (it brings
 ``sessapp.sessions`` with it) and guard its own views with the same policies.
@@ -10,10 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..settings import SettingsError
-from . import throttle
 from .acl import DEFAULT, Root
-from .password_policy import PasswordPolicy
-from .passwords import PasswordHasher
 from .policies import BearerSecurityPolicy, PolicyChain, SessionSecurityPolicy
 
 BUILTIN_POLICIES = {"session": SessionSecurityPolicy, "bearer": BearerSecurityPolicy}
@@ -49,10 +47,8 @@ def build_policy_chain(config: Any, names: tuple[str, ...]) -> PolicyChain:
 
 def includeme(config: Any) -> None:
     config.include("sessapp.sessions")
+    config.include("sessapp.accounts")
     settings = config.registry.sessapp_settings
-    config.registry.password_hasher = PasswordHasher(settings.auth.bcrypt_rounds)
-    config.registry.password_policy = PasswordPolicy(settings.auth.password_min_length)
-    config.registry.throttle_limits = throttle.limits(settings)
     config.set_security_policy(build_policy_chain(config, settings.auth.policies))
     config.set_root_factory(Root)
     config.set_default_permission(DEFAULT)

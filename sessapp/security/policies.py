@@ -18,9 +18,9 @@ from pyramid.interfaces import ISecurityPolicy
 from pyramid.request import RequestLocalCache
 from zope.interface import Interface, implementer
 
+from ..accounts import api_tokens
 from ..clock import get_clock
 from ..models import User
-from . import api_tokens
 from .acl import granted_to_everyone, principals_for_user
 from .csrf import SESSION_KEY as CSRF_SESSION_KEY
 from .csrf import has_bearer_credentials

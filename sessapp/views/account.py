@@ -8,7 +8,8 @@ from pyramid.csrf import new_csrf_token
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
-from ..security import accounts, api_tokens, audit, throttle
+from ..accounts import api_tokens, audit, throttle
+from ..accounts import users as accounts
 from ..security.acl import ACCOUNT
 from ..sessions import store as session_store
 from .helpers import FieldError, field, now, see_other

@@ -8,8 +8,9 @@ from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 from sqlalchemy import delete
 
+from ..accounts import audit
+from ..accounts import users as accounts
 from ..models import SessionRecord
-from ..security import accounts, audit
 from ..security.acl import ADMIN
 from ..sessions import store as session_store
 from .helpers import now, see_other

@@ -7,8 +7,8 @@ from typing import Any
 from pyramid.response import Response
 from pyramid.view import view_config
 
+from ..accounts import api_tokens, audit
 from ..models.meta import parse_id
-from ..security import api_tokens, audit
 from ..security.acl import ACCOUNT
 from .helpers import FieldError, json_body, json_error, now
 

@@ -9,7 +9,8 @@ from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.security import forget, remember
 from pyramid.view import view_config
 
-from ..security import accounts, audit, throttle
+from ..accounts import audit, throttle
+from ..accounts import users as accounts
 from ..security.acl import ACCOUNT, PUBLIC
 from ..security.redirects import safe_next
 from .helpers import FieldError, field, now

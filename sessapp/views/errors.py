@@ -15,7 +15,7 @@ from pyramid_retry import IRetryableError, mark_error_retryable
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from ..security import audit
+from ..accounts import audit
 from ..security.csrf import has_bearer_credentials
 from .helpers import json_error, wants_json
 
