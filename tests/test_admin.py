@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from conftest import PASSWORD, Browser, new_browser, signed_in_as
 
+from sessapp.accounts.signin import LOGIN_FAILED
 from sessapp.models import User
 from sessapp.templating import describe_event
-from sessapp.views.auth import LOGIN_FAILED
 
 USER_ACTIONS = ("revoke-sessions", "disable", "enable")
 

@@ -13,8 +13,8 @@ from conftest import PASSWORD, Browser, bcrypt_cost, new_browser, who_is_signed_
 from sqlalchemy import text
 
 from sessapp.accounts import users as accounts
+from sessapp.accounts.signin import LOGIN_FAILED
 from sessapp.sessions.tokens import hash_token
-from sessapp.views.auth import LOGIN_FAILED
 
 # -- helpers ----------------------------------------------------------------
 

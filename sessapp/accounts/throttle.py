@@ -53,7 +53,14 @@ class Limit:
         return max(1, math.ceil((frees_at - now).total_seconds()))
 
     def hit(self, key: str, now: datetime) -> ThrottleHit:
+        """A hit to store: in the request's transaction (:meth:`count`), or with a
+        failure's audit row once that transaction has ended."""
         return ThrottleHit(scope=self.scope, key=key[:KEY_MAX], occurred_at=now)
+
+    def count(self, dbsession: Session, key: str, now: datetime) -> None:
+        """Count one attempt that succeeds with the request (a registration, a
+        token created): it vanishes if the request rolls back, as the attempt does."""
+        dbsession.add(self.hit(key, now))
 
 
 def limits(settings: Any) -> dict[str, Limit]:
@@ -80,7 +87,7 @@ def prune(dbsession: Session, now: datetime, window: int, batch_size: int) -> in
     ).rowcount
 
 
-def _client_key(ip: str | None) -> str:
+def client_key(ip: str | None) -> str:
     return ip or "unknown"
 
 
@@ -90,7 +97,7 @@ def login_retry_after(
     """Seconds to wait before this account may be tried again from this IP."""
     waits = [
         limits["login_account"].retry_after(dbsession, username_key(username), now),
-        limits["login_ip"].retry_after(dbsession, _client_key(ip), now),
+        limits["login_ip"].retry_after(dbsession, client_key(ip), now),
     ]
     return max((wait for wait in waits if wait), default=None)
 
@@ -100,14 +107,8 @@ def login_failure_hits(
 ) -> list[ThrottleHit]:
     return [
         limits["login_account"].hit(username_key(username), now),
-        limits["login_ip"].hit(_client_key(ip), now),
+        limits["login_ip"].hit(client_key(ip), now),
     ]
-
-
-def throttled_response(response: Any, retry_after: int) -> Any:
-    response.status = 429
-    response.headers["Retry-After"] = str(retry_after)
-    return response
 
 
 def wait_message(retry_after: int) -> str:

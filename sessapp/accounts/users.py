@@ -1,7 +1,9 @@
-"""Account rules: creating users, checking passwords, ending sessions.
+"""The rules about users: creating them, checking passwords, ending their
+sessions, disabling them.
 
-Views and console scripts both call these, so the CLI and the web enforce the
-same password policy and end sessions the same way.
+The use cases (sign-in, registration, admin actions) and the console scripts
+both call these, so the web and the shell enforce the same password policy and
+end sessions the same way.
 """
 
 from __future__ import annotations
@@ -16,17 +18,10 @@ from ..models import User
 from ..models.meta import parse_id
 from ..sessions import store as session_store
 from . import api_tokens
+from .errors import AccountError
 from .password_policy import PasswordPolicy, WeakPassword
 from .passwords import PasswordHasher
 from .usernames import InvalidUsername, normalize_username, username_key
-
-
-class AccountError(ValueError):
-    """A rule was broken; the message is fit to show the person who broke it."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 def _check_password(policy: PasswordPolicy, password: str, username: str) -> None:

@@ -12,6 +12,7 @@ import sys
 
 from ..accounts import audit
 from ..accounts import users as accounts
+from ..accounts.errors import AccountError
 from ..accounts.password_policy import PasswordPolicy
 from ..accounts.passwords import PasswordHasher
 from ..clock import SystemClock
@@ -94,7 +95,7 @@ def _body(argv: list[str]) -> int:
                     state = "disabled" if user.disabled else "active"
                     roles = ",".join(user.roles) or "-"
                     print(f"{user.id}\t{user.username}\t{roles}\t{state}")
-    except accounts.AccountError as exc:
+    except AccountError as exc:
         raise ScriptError(str(exc)) from None
     return 0
 

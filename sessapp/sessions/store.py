@@ -183,6 +183,14 @@ def delete_by_public_id(dbsession: Session, user_id: int, public_id: str) -> boo
     return result.rowcount > 0
 
 
+def delete_signed_in(dbsession: Session, *, except_public_id: str | None = None) -> int:
+    """End every session that has a user, optionally sparing one (the caller's)."""
+    stmt = delete(SessionRecord).where(SessionRecord.user_id.is_not(None))
+    if except_public_id is not None:
+        stmt = stmt.where(SessionRecord.public_id != except_public_id)
+    return dbsession.execute(stmt.execution_options(**_NO_SYNC)).rowcount
+
+
 def trim_user_sessions(dbsession: Session, user_id: int, keep: int) -> int:
     """End a user's oldest sessions beyond the newest ``keep``."""
     stale = dbsession.scalars(

@@ -6,11 +6,11 @@ from typing import Any
 
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
-from sqlalchemy import delete
 
+from ..accounts import admin as admin_actions
 from ..accounts import audit
 from ..accounts import users as accounts
-from ..models import SessionRecord
+from ..accounts.errors import AccountError
 from ..security.acl import ADMIN
 from ..sessions import store as session_store
 from .helpers import now, see_other
@@ -31,40 +31,39 @@ def admin(request: Any) -> dict[str, Any]:
     }
 
 
+def _disable(request: Any, me: Any, user: Any) -> str:
+    admin_actions.disable_user(request, me, user)
+    return f"{user.username} is disabled; their sessions and tokens have ended."
+
+
+def _enable(request: Any, me: Any, user: Any) -> str:
+    admin_actions.enable_user(request, me, user)
+    return f"{user.username} is enabled."
+
+
+def _revoke_sessions(request: Any, me: Any, user: Any) -> str:
+    ended = admin_actions.end_user_sessions(request, me, user)
+    return f"Ended {ended} session(s) of {user.username}."
+
+
+ACTIONS = {"disable": _disable, "enable": _enable, "revoke-sessions": _revoke_sessions}
+
+
 @view_config(route_name="admin_user_action", request_method="POST", permission=ADMIN)
 def user_action(request: Any) -> HTTPSeeOther:
-    action = request.matchdict["action"]
+    action = ACTIONS.get(request.matchdict["action"])
     user = accounts.get_user(request.dbsession, request.matchdict["user_id"])
-    if user is None or action not in {"revoke-sessions", "disable", "enable"}:
+    if user is None or action is None:
         raise HTTPNotFound()
-    me = request.identity
-    if action == "disable":
-        if user.id == me.id:
-            request.session.flash("You cannot disable your own account.", "error")
-            return see_other(request, "admin")
-        accounts.disable(request.dbsession, user, now(request))
-        message = f"{user.username} is disabled; their sessions and tokens have ended."
-    elif action == "enable":
-        accounts.enable(user)
-        message = f"{user.username} is enabled."
-    else:
-        keep = request.session.public_id if user.id == me.id else None
-        ended = accounts.end_sessions(request.dbsession, user, keep_public_id=keep)
-        message = f"Ended {ended} session(s) of {user.username}."
-    audit.record(request, f"admin_{action.replace('-', '_')}", user=user)
-    request.session.flash(message)
+    try:
+        request.session.flash(action(request, request.identity, user))
+    except AccountError as exc:
+        request.session.flash(str(exc), "error")
     return see_other(request, "admin")
 
 
 @view_config(route_name="admin_revoke_everyone", request_method="POST", permission=ADMIN)
 def revoke_everyone(request: Any) -> HTTPSeeOther:
-    """End every signed-in session but the admin's own current one."""
-    result = request.dbsession.execute(
-        delete(SessionRecord)
-        .where(SessionRecord.user_id.is_not(None),
-               SessionRecord.public_id != request.session.public_id)
-        .execution_options(synchronize_session=False)
-    )
-    audit.record(request, "admin_revoke_everyone", user=request.identity)
-    request.session.flash(f"Ended {result.rowcount} session(s).")
+    ended = admin_actions.end_everyones_sessions(request, request.identity)
+    request.session.flash(f"Ended {ended} session(s).")
     return see_other(request, "admin")

@@ -55,6 +55,12 @@ def json_error(status: int, message: str, **headers: str) -> Response:
     return response
 
 
+def throttled(request: Any, refusal: Any) -> None:
+    """Answer 429 with ``Retry-After`` for a :class:`~sessapp.accounts.errors.Throttled`."""
+    request.response.status = 429
+    request.response.headers["Retry-After"] = str(refusal.retry_after)
+
+
 def now(request: Any) -> Any:
     return get_clock(request.registry).now()
 

@@ -1,0 +1,44 @@
+"""What an admin does to other people's accounts, each audited under the name
+of the account acted on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..clock import get_clock
+from ..models import User
+from ..sessions import store as session_store
+from . import audit
+from .errors import AccountError
+from .users import disable, enable, end_sessions
+
+
+def disable_user(request: Any, admin: User, user: User) -> None:
+    """Disable ``user``: sessions deleted and tokens revoked at once. An admin
+    cannot disable their own account (nobody would be left to undo it)."""
+    if user.id == admin.id:
+        raise AccountError("You cannot disable your own account.")
+    disable(request.dbsession, user, get_clock(request.registry).now())
+    audit.record(request, "admin_disable", user=user)
+
+
+def enable_user(request: Any, admin: User, user: User) -> None:
+    enable(user)
+    audit.record(request, "admin_enable", user=user)
+
+
+def end_user_sessions(request: Any, admin: User, user: User) -> int:
+    """End every session of ``user`` (the admin's own current one spared when
+    ``user`` is the admin); returns how many ended."""
+    keep = request.session.public_id if user.id == admin.id else None
+    ended = end_sessions(request.dbsession, user, keep_public_id=keep)
+    audit.record(request, "admin_revoke_sessions", user=user)
+    return ended
+
+
+def end_everyones_sessions(request: Any, admin: User) -> int:
+    """End every signed-in session but the admin's own current one."""
+    ended = session_store.delete_signed_in(request.dbsession,
+                                           except_public_id=request.session.public_id)
+    audit.record(request, "admin_revoke_everyone", user=admin)
+    return ended

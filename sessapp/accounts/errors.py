@@ -1,0 +1,25 @@
+"""What a use case says when it refuses: a message fit to show the person, and,
+where it matters, the form field it is about or how long to wait."""
+
+from __future__ import annotations
+
+
+class AccountError(ValueError):
+    """A rule was broken; the message is fit to show the person who broke it."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class Throttled(AccountError):
+    """Too many attempts: nothing was checked; try again in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.retry_after = retry_after
+
+
+class NotFound(AccountError):
+    """The thing named does not exist, or is not the caller's: the same answer
+    for both, so ids of other people's things cannot be probed."""

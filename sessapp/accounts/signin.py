@@ -1,0 +1,86 @@
+"""Signing in and out, and proving it is still you (re-authentication).
+
+One function per use case, each called by one view: the throttle, the password
+check, the audit trail and the session rotation happen here, in this order, so
+no view can forget one or do them in another order. A second place that signs
+people in (registration) calls :func:`start_session`, never a copy of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.csrf import new_csrf_token
+from pyramid.security import forget, remember
+
+from ..clock import get_clock
+from ..models import User
+from . import audit, throttle
+from .errors import AccountError, Throttled
+from .users import authenticate
+
+LOGIN_FAILED = "That username and password do not match an active account."
+REAUTH_FAILED = "That is not your current password."
+
+
+class SignInRefused(AccountError):
+    """The one answer for an unknown user, a wrong password and a disabled
+    account alike."""
+
+
+def sign_in(request: Any, username: str, password: str) -> User:
+    """Check the password and sign ``username`` in; raises :class:`Throttled` or
+    :class:`SignInRefused`.
+
+    A throttled attempt is refused unchecked and not counted, so hammering
+    cannot extend the lock. Exactly one bcrypt check runs on every other path.
+    """
+    limits, now = request.registry.throttle_limits, get_clock(request.registry).now()
+    wait = throttle.login_retry_after(request.dbsession, limits, username,
+                                      request.client_addr, now)
+    if wait is not None:
+        audit.record(request, "login_throttled", username=username, store=False)
+        raise Throttled(throttle.wait_message(wait), wait)
+    user = authenticate(request.dbsession, request.registry.password_hasher, username, password)
+    if user is None:
+        audit.record(request, "login_failure", username=username,
+                     also=throttle.login_failure_hits(limits, username, request.client_addr, now))
+        raise SignInRefused(LOGIN_FAILED)
+    start_session(request, user)
+    return user
+
+
+def start_session(request: Any, user: User) -> None:
+    """Sign ``user`` in: a new session id (the old one dies in the same
+    transaction), a new CSRF token, an audit event naming the new session."""
+    remember(request, str(user.id), user=user)
+    new_csrf_token(request)
+    audit.record(request, "login_success", user=user,
+                 session_public_id=request.session.public_id)
+
+
+def sign_out(request: Any, user: User) -> None:
+    """End the current session: its row is deleted and its cookie expired."""
+    audit.record(request, "logout", user=user, session_public_id=request.session.public_id)
+    forget(request)
+
+
+def reauthenticate(request: Any, user: User, password: str) -> None:
+    """Check that the signed-in ``user`` still knows the password; raises
+    :class:`Throttled` or an :class:`AccountError` about ``current_password``.
+
+    Re-entering the password is a sign-in in disguise: it is throttled and
+    audited like one, so a stolen session cannot be used to guess it.
+    """
+    limits, now = request.registry.throttle_limits, get_clock(request.registry).now()
+    wait = throttle.login_retry_after(request.dbsession, limits, user.username,
+                                      request.client_addr, now)
+    if wait is not None:
+        audit.record(request, "login_throttled", user=user, store=False)
+        raise Throttled(throttle.wait_message(wait), wait, "current_password")
+    if request.registry.password_hasher.verify(password, user.password_hash):
+        return
+    audit.record(request, "reauth_failure", user=user,
+                 also=throttle.login_failure_hits(limits, user.username,
+                                                  request.client_addr, now))
+    raise AccountError(REAUTH_FAILED, "current_password")
