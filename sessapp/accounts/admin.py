@@ -10,7 +10,21 @@ from ..models import User
 from ..sessions import store as session_store
 from . import audit
 from .errors import AccountError
-from .users import disable, enable, end_sessions
+from .users import disable, enable, end_sessions, list_users
+
+RECENT_EVENTS = 50
+
+
+def overview(request: Any) -> dict[str, Any]:
+    """What the admin page shows: every user, their live session counts, and
+    the newest auth events of everyone."""
+    dbsession, now = request.dbsession, get_clock(request.registry).now()
+    return {
+        "users": list_users(dbsession),
+        "session_counts": session_store.count_by_user(dbsession, now),
+        "events": audit.recent(dbsession, limit=RECENT_EVENTS),
+        "now": now,
+    }
 
 
 def disable_user(request: Any, admin: User, user: User) -> None:

@@ -1,5 +1,6 @@
-"""What signed-in users do to their own account: change the password, end one
-of their sessions, or all but the current one."""
+"""What signed-in users see of and do to their own account: the overview of
+their sessions, tokens and recent events; changing the password; ending one of
+their sessions, or all but the current one."""
 
 from __future__ import annotations
 
@@ -10,10 +11,24 @@ from pyramid.csrf import new_csrf_token
 from ..clock import get_clock
 from ..models import User
 from ..sessions import store as session_store
-from . import audit
+from . import api_tokens, audit
 from .errors import AccountError, NotFound
 from .signin import reauthenticate
 from .users import end_sessions, set_password
+
+RECENT_EVENTS = 10
+
+
+def overview(request: Any, user: User) -> dict[str, Any]:
+    """What the sessions page shows: live sessions (newest first), API tokens,
+    and the user's recent auth events."""
+    dbsession, now = request.dbsession, get_clock(request.registry).now()
+    return {
+        "sessions": session_store.list_for_user(dbsession, user.id, now),
+        "tokens": api_tokens.list_for_user(dbsession, user.id),
+        "events": audit.recent(dbsession, user_id=user.id, limit=RECENT_EVENTS),
+        "now": now,
+    }
 
 
 def change_password(request: Any, user: User, current_password: str, new_password: str) -> None:

@@ -7,13 +7,10 @@ from typing import Any
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
-from ..accounts import api_tokens, audit, own_account
+from ..accounts import own_account
 from ..accounts.errors import AccountError, NotFound, Throttled
 from ..security.acl import ACCOUNT
-from ..sessions import store as session_store
-from .helpers import FieldError, field, now, see_other, throttled
-
-RECENT_EVENTS = 10
+from .helpers import FieldError, field, see_other, throttled
 
 
 @view_config(route_name="profile", renderer="sessapp:templates/profile.jinja2", permission=ACCOUNT)
@@ -24,15 +21,8 @@ def profile(request: Any) -> dict[str, Any]:
 
 def _sessions_page(request: Any, errors: dict[str, str] | None = None) -> dict[str, Any]:
     user = request.identity
-    return {
-        "user": user,
-        "sessions": session_store.list_for_user(request.dbsession, user.id, now(request)),
-        "current": request.session.public_id,
-        "events": audit.recent(request.dbsession, user_id=user.id, limit=RECENT_EVENTS),
-        "tokens": api_tokens.list_for_user(request.dbsession, user.id),
-        "now": now(request),
-        "errors": errors or {},
-    }
+    return {**own_account.overview(request, user), "user": user,
+            "current": request.session.public_id, "errors": errors or {}}
 
 
 def _refused(request: Any, exc: AccountError) -> dict[str, str]:

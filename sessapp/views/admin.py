@@ -8,27 +8,16 @@ from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
 from ..accounts import admin as admin_actions
-from ..accounts import audit
 from ..accounts import users as accounts
 from ..accounts.errors import AccountError
 from ..security.acl import ADMIN
-from ..sessions import store as session_store
-from .helpers import now, see_other
-
-RECENT_EVENTS = 50
+from .helpers import see_other
 
 
 @view_config(route_name="admin", request_method="GET", renderer="sessapp:templates/admin.jinja2",
              permission=ADMIN)
 def admin(request: Any) -> dict[str, Any]:
-    dbsession = request.dbsession
-    return {
-        "users": accounts.list_users(dbsession),
-        "session_counts": session_store.count_by_user(dbsession, now(request)),
-        "events": audit.recent(dbsession, limit=RECENT_EVENTS),
-        "now": now(request),
-        "me": request.identity,
-    }
+    return {**admin_actions.overview(request), "me": request.identity}
 
 
 def _disable(request: Any, me: Any, user: Any) -> str:

@@ -1,0 +1,223 @@
+"""The use cases of ``sessapp.accounts``, called as a view calls them but without
+HTTP: a request made as a script makes one, committed or aborted by the test.
+
+What each asserts is the use case's own promise (what it refuses, what it
+counts, what it records, what it rotates), so a view that forgets nothing is
+only left to parse and render.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from conftest import PASSWORD
+from pyramid.interfaces import IRequestFactory
+from pyramid.scripting import prepare
+
+from sessapp.accounts import admin, api_tokens, own_account, registration, signin
+from sessapp.accounts.errors import AccountError, NotFound, Throttled
+from sessapp.models import User
+
+ATTACKER_IP = "203.0.113.9"
+
+
+@contextmanager
+def request_for(harness: Any, *, ip: str = "192.0.2.10", commit: bool = True,
+                user_id: int | None = None) -> Iterator[Any]:
+    """A request of the app in its own transaction (committed unless the test
+    raised or ``commit`` is false); finished callbacks run at the end, as after
+    a response. ``user_id`` signs the request's session in first."""
+    factory = harness.registry.getUtility(IRequestFactory)
+    request = factory.blank("/", environ={"REMOTE_ADDR": ip, "HTTP_USER_AGENT": "tests"})
+    env = prepare(request=request, registry=harness.registry)
+    request.tm.begin()
+    try:
+        if user_id is not None:
+            signin.start_session(request, request.dbsession.get(User, user_id))
+        yield request
+    except BaseException:
+        request.tm.abort()
+        raise
+    else:
+        if commit:
+            request.tm.commit()
+        else:
+            request.tm.abort()
+    finally:
+        env["closer"]()
+
+
+def _events(harness: Any, event: str) -> int:
+    return harness.count("auth_events", "event = :event", event=event)
+
+
+def test_sign_in_rotates_the_session_and_records_the_success(harness):
+    user_id = harness.make_user()
+    with request_for(harness) as request:
+        before = request.session.public_id
+        user = signin.sign_in(request, "alice", PASSWORD)
+        assert user.id == user_id
+        assert request.session.user_id == user_id
+        assert request.session.public_id != before
+        public_id = request.session.public_id
+    assert harness.count("sessions", "public_id = :p AND user_id = :u",
+                         p=public_id, u=user_id) == 1
+    assert _events(harness, "login_success") == 1
+
+
+@pytest.mark.parametrize("username, password", [("alice", "wrong password"),
+                                                ("nobody", PASSWORD)])
+def test_sign_in_refuses_unknown_users_and_wrong_passwords_alike(harness, username, password):
+    harness.make_user()
+    with request_for(harness, commit=False) as request:
+        with pytest.raises(signin.SignInRefused) as refused:
+            signin.sign_in(request, username, password)
+        assert request.session.user_id is None
+    assert str(refused.value) == signin.LOGIN_FAILED
+    # The failure and its throttle counts are stored although the request rolled back.
+    assert _events(harness, "login_failure") == 1
+    assert harness.count("throttle_hits", "scope = 'login_account'") == 1
+    assert harness.count("throttle_hits", "scope = 'login_ip'") == 1
+
+
+def test_sign_in_is_refused_unchecked_once_throttled(harness, bcrypt_calls):
+    harness.make_user()
+    limit = harness.registry.sessapp_settings.auth.throttle_max_failures
+    for _ in range(limit):
+        with request_for(harness, ip=ATTACKER_IP, commit=False) as request, \
+                pytest.raises(signin.SignInRefused):
+            signin.sign_in(request, "alice", "wrong password")
+    bcrypt_calls.reset()
+    with request_for(harness, commit=False) as request, pytest.raises(Throttled) as throttled:
+        signin.sign_in(request, "alice", PASSWORD)
+    assert throttled.value.retry_after > 0
+    assert bcrypt_calls.checked == 0
+    # Refused attempts are not counted: hammering cannot extend the lock.
+    assert harness.count("throttle_hits", "scope = 'login_account'") == limit
+
+
+def test_reauthentication_names_the_field_and_counts_the_failure(harness):
+    user_id = harness.make_user()
+    with request_for(harness, user_id=user_id, commit=False) as request:
+        user = request.dbsession.get(User, user_id)
+        signin.reauthenticate(request, user, PASSWORD)  # right: no exception
+        with pytest.raises(AccountError) as refused:
+            signin.reauthenticate(request, user, "not it")
+    assert refused.value.field == "current_password"
+    assert str(refused.value) == signin.REAUTH_FAILED
+    assert _events(harness, "reauth_failure") == 1
+    assert harness.count("throttle_hits", "scope = 'login_account'") == 1
+
+
+def test_change_password_refused_by_a_wrong_current_password_changes_nothing(harness):
+    user_id = harness.make_user()
+    with request_for(harness, user_id=user_id) as request:
+        user = request.dbsession.get(User, user_id)
+        old_hash = user.password_hash
+        with pytest.raises(AccountError) as refused:
+            own_account.change_password(request, user, "not it", "a new long passphrase 42")
+        assert user.password_hash == old_hash
+    assert refused.value.field == "current_password"
+
+
+def test_change_password_ends_other_sessions_and_rotates_this_one(harness):
+    user_id = harness.make_user()
+    with request_for(harness, user_id=user_id):
+        pass
+    with request_for(harness, user_id=user_id) as request:
+        user = request.dbsession.get(User, user_id)
+        before = request.session.public_id
+        own_account.change_password(request, user, PASSWORD, "a new long passphrase 42")
+        assert request.session.public_id != before
+        current = request.session.public_id
+    assert harness.count("sessions", "user_id = :u", u=user_id) == 1
+    assert harness.count("sessions", "public_id = :p", p=current) == 1
+
+
+def test_a_weak_new_password_is_about_the_new_password_field(harness):
+    user_id = harness.make_user()
+    with request_for(harness, user_id=user_id, commit=False) as request, \
+            pytest.raises(AccountError) as refused:
+        own_account.change_password(request, request.dbsession.get(User, user_id),
+                                    PASSWORD, "short")
+    assert refused.value.field == "new_password"
+
+
+def test_ending_someone_elses_session_is_not_found(harness):
+    alice = harness.make_user("alice")
+    bob = harness.make_user("bob")
+    with request_for(harness, user_id=bob) as request:
+        bobs = request.session.public_id
+    with request_for(harness, user_id=alice) as request, pytest.raises(NotFound):
+        own_account.end_session(request, request.dbsession.get(User, alice), bobs)
+    assert harness.count("sessions", "public_id = :p", p=bobs) == 1
+
+
+def test_registration_counts_every_attempt_against_the_ip(harness):
+    limit = harness.registry.sessapp_settings.auth.throttle_max_failures
+    for number in range(limit):
+        with request_for(harness, ip=ATTACKER_IP) as request:
+            registration.register(request, f"user{number}", PASSWORD)
+    with request_for(harness, ip=ATTACKER_IP) as request, pytest.raises(Throttled):
+        registration.register(request, "one-more", PASSWORD)
+    assert harness.count("users") == limit
+    with request_for(harness) as request:  # another IP is not affected
+        user = registration.register(request, "elsewhere", PASSWORD)
+        assert request.session.user_id == user.id
+
+
+def test_api_token_issue_names_the_bad_field(harness):
+    user_id = harness.make_user()
+    max_days = harness.registry.sessapp_settings.auth.api_token_max_days
+    with request_for(harness, user_id=user_id, commit=False) as request:
+        user = request.dbsession.get(User, user_id)
+        for name, days, field in [("", 30, "name"), ("a\nb", 30, "name"),
+                                  ("ok", 0, "expires_in_days"),
+                                  ("ok", max_days + 1, "expires_in_days"),
+                                  ("ok", True, "expires_in_days")]:
+            with pytest.raises(AccountError) as refused:
+                api_tokens.issue(request, user, name, days)
+            assert refused.value.field == field
+    assert harness.count("api_tokens") == 0
+
+
+def test_api_token_withdraw_refuses_another_users_token(harness):
+    alice = harness.make_user("alice")
+    bob = harness.make_user("bob")
+    with request_for(harness, user_id=bob) as request:
+        token, _secret = api_tokens.issue(request, request.dbsession.get(User, bob), "b", 30)
+        token_id = token.id
+    with request_for(harness, user_id=alice) as request:
+        with pytest.raises(NotFound):
+            api_tokens.withdraw(request, request.dbsession.get(User, alice), token_id)
+        with pytest.raises(NotFound):
+            api_tokens.withdraw(request, request.dbsession.get(User, alice), None)
+    assert harness.count("api_tokens", "revoked_at IS NULL") == 1
+
+
+def test_an_admin_cannot_disable_their_own_account(harness):
+    admin_id = harness.make_user("root", admin=True)
+    with request_for(harness, user_id=admin_id) as request:
+        me = request.dbsession.get(User, admin_id)
+        with pytest.raises(AccountError):
+            admin.disable_user(request, me, me)
+        assert me.disabled is False
+
+
+def test_ending_everyones_sessions_spares_the_admins_current_one(harness):
+    admin_id = harness.make_user("root", admin=True)
+    alice = harness.make_user("alice")
+    with request_for(harness, user_id=alice):
+        pass
+    with request_for(harness, user_id=admin_id):
+        pass
+    with request_for(harness, user_id=admin_id) as request:
+        ended = admin.end_everyones_sessions(request, request.dbsession.get(User, admin_id))
+        current = request.session.public_id
+    assert ended == 2
+    assert harness.count("sessions", "user_id IS NOT NULL") == 1
+    assert harness.count("sessions", "public_id = :p", p=current) == 1
+    assert _events(harness, "admin_revoke_everyone") == 1
