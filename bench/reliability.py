@@ -53,8 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.client import CSRF_FIELD, encode, follow_set_cookies
-from bench.databases import SERVER_URLS, create_database, drop_database, upgrade
+from sessapp.testing.client import CSRF_FIELD, encode, follow_set_cookies
+from sessapp.testing.databases import SERVER_URLS, create_database, drop_database, upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -1,0 +1,14 @@
+"""Support for sessapp's tests and benchmarks; the app itself never imports it.
+
+As ``pyramid.testing`` is to Pyramid: code that ``tests/`` and ``bench/`` both
+need, kept in the package so that neither has to import the other.
+
+- :mod:`sessapp.testing.databases`: throwaway databases (server URLs, create,
+  migrate, drop);
+- :mod:`sessapp.testing.client`: the pieces of a hand-made HTTP client
+  (request encoding, Set-Cookie following, the CSRF field).
+
+The scratch databases start from ``testing.ini`` at the
+root of the checkout, so this module is for a source checkout (``pip install
+-e``), not for an installed wheel.
+"""
