@@ -69,6 +69,10 @@ class _TransactionEvents:
     one (:func:`write_apart`) are left alone, as before.
     """
 
+    # The events zope.sqlalchemy.register listens to (tests/test_library_canaries.py).
+    EVENTS = ("after_begin", "after_attach", "after_flush", "after_bulk_update",
+              "after_bulk_delete", "before_commit", "do_orm_execute")
+
     @staticmethod
     def _events(session: Session) -> Any:
         manager = session.info.get(TRANSACTION_MANAGER_KEY)
@@ -166,8 +170,7 @@ def mark_changed(dbsession: Session) -> None:
 def get_session_factory(engine: Engine) -> sessionmaker[Session]:
     factory = sessionmaker(bind=engine)
     listeners = _TransactionEvents()
-    for name in ("after_begin", "after_attach", "after_flush", "after_bulk_update",
-                 "after_bulk_delete", "before_commit", "do_orm_execute"):
+    for name in _TransactionEvents.EVENTS:
         event.listen(factory, name, getattr(listeners, name))
     return factory
 
