@@ -140,6 +140,12 @@ def test_the_hand_built_csrf_cookie_is_the_one_pyramid_would_send(ini, monkeypat
     assert ("secure" in flags) is cookie.secure and "httponly" in flags
 
 
+def test_the_hand_built_csrf_cookie_refuses_a_lifetime():
+    """Pyramid would compute Expires per response; a header built once cannot."""
+    with pytest.raises(ValueError, match="max_age"):
+        CookieTokenPolicy(cookie_name="csrf_token", max_age=3600)
+
+
 # -- sessapp/models/__init__.py: zope.sqlalchemy's listeners, once ---------------
 
 
