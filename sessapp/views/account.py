@@ -10,8 +10,8 @@ from pyramid.view import view_config
 
 from ..accounts import api_tokens, audit, throttle
 from ..accounts import users as accounts
+from ..models import session_store
 from ..security.acl import ACCOUNT
-from ..sessions import store as session_store
 from .helpers import FieldError, field, now, see_other
 
 RECENT_EVENTS = 10
@@ -122,7 +122,7 @@ def change_password(request: Any) -> Any:
         request.response.status = 422
         return {"errors": {"new_password": str(exc)}}
     accounts.end_sessions(request.dbsession, user, keep_public_id=request.session.public_id)
-    request.session.rotate(user=user)
+    request.session.rotate(user_id=user.id, identity=user)
     new_csrf_token(request)
     audit.record(request, "password_changed", user=user,
                  session_public_id=request.session.public_id)

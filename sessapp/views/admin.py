@@ -10,9 +10,8 @@ from sqlalchemy import delete
 
 from ..accounts import audit
 from ..accounts import users as accounts
-from ..models import SessionRecord
+from ..models import SessionRecord, session_store
 from ..security.acl import ADMIN
-from ..sessions import store as session_store
 from .helpers import now, see_other
 
 RECENT_EVENTS = 50
