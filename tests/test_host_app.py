@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import webtest
-from sqlalchemy import create_engine, event, func, insert, select
-
 from hostapp import make_app
 from hostapp.models import member_sessions, members, metadata
+from sqlalchemy import create_engine, event, func, insert, select
+
 from sessapp.sessions.clock import MovableClock
 from sessapp.sessions.tokens import hash_token
 
