@@ -1,45 +1,6 @@
-"""The time sessapp runs on, as a registry utility so tests can move it.
+"""The time sessapp runs on: the sessions package's clock, re-exported so that
+sessapp and ``sessapp.sessions`` move together when a test moves it."""
 
-Every timestamp is naive UTC: the databases store it that way (see models.meta).
-"""
+from .sessions.clock import IClock, MovableClock, SystemClock, get_clock, includeme
 
-from __future__ import annotations
-
-from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from zope.interface import Interface, implementer
-
-
-class IClock(Interface):
-    def now() -> datetime:
-        """The current time as a naive UTC datetime."""
-
-
-@implementer(IClock)
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC).replace(tzinfo=None)
-
-
-@implementer(IClock)
-class MovableClock:
-    """A clock that stands still until told to move (tests, benchmarks)."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or SystemClock().now()
-
-    def now(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> None:
-        self.current += timedelta(seconds=seconds)
-
-
-def get_clock(registry: Any) -> IClock:
-    return registry.getUtility(IClock)
-
-
-def includeme(config: Any) -> None:
-    if config.registry.queryUtility(IClock) is None:
-        config.registry.registerUtility(SystemClock(), IClock)
+__all__ = ["IClock", "MovableClock", "SystemClock", "get_clock", "includeme"]

@@ -14,15 +14,27 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyramid.exceptions import ConfigurationError
 from pyramid.settings import asbool, aslist
+
+from .sessions.settings import PREFIX as SESSION_PREFIX
+from .sessions.settings import (
+    SESSION_KEYS,
+    SessionSettings,
+    SettingsError,
+    as_bool,
+    as_int,
+    as_positive,
+    as_text,
+    parse_session_settings,
+)
+
+__all__ = ["SessappSettings", "SessionSettings", "SettingsError", "parse_settings"]
 
 log = logging.getLogger(__name__)
 
 DATABASE_URL_ENV = "SESSAPP_DATABASE_URL"
 OWNED_PREFIXES = ("session.", "auth.", "sessapp.")
 ENVIRONMENTS = ("development", "testing", "production")
-SAMESITE_VALUES = {"lax": "Lax", "strict": "Strict", "none": "None"}
 DEBUG_SETTINGS = (
     "pyramid.reload_templates",
     "pyramid.reload_assets",
@@ -33,33 +45,6 @@ DEBUG_SETTINGS = (
     "pyramid.debug_routematch",
     "pyramid.debug_templates",
 )
-
-
-class SettingsError(ConfigurationError):
-    """A setting is unknown, malformed or unsafe for the environment."""
-
-
-@dataclass(frozen=True)
-class CookieSettings:
-    """Flags shared by every cookie sessapp sets (session, CSRF, theme)."""
-
-    secure: bool = False
-    httponly: bool = True
-    samesite: str = "Lax"
-    path: str = "/"
-    domain: str | None = None
-
-
-@dataclass(frozen=True)
-class SessionSettings:
-    cookie_name: str = "session"
-    cookie: CookieSettings = field(default_factory=CookieSettings)
-    # NIST SP 800-63B AAL2: 30 minutes of inactivity, 12 hours in all.
-    idle_timeout: int = 30 * 60
-    absolute_timeout: int = 12 * 60 * 60
-    touch_interval: int = 60
-    max_size: int = 16 * 1024
-    max_per_user: int = 10
 
 
 @dataclass(frozen=True)
@@ -87,42 +72,6 @@ class SessappSettings:
         return self.environment == "production"
 
 
-def _as_int(key: str, value: str, *, minimum: int = 0) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise SettingsError(f"{key} must be a whole number, got {value!r}") from None
-    if number < minimum:
-        raise SettingsError(f"{key} must be at least {minimum}, got {number}")
-    return number
-
-
-def _as_bool(key: str, value: str) -> bool:
-    text = str(value).strip().lower()
-    if text not in {"true", "false", "yes", "no", "on", "off", "1", "0", "y", "n", "t", "f"}:
-        raise SettingsError(f"{key} must be true or false, got {value!r}")
-    return asbool(text)
-
-
-def _as_samesite(key: str, value: str) -> str:
-    try:
-        return SAMESITE_VALUES[str(value).strip().lower()]
-    except KeyError:
-        raise SettingsError(f"{key} must be Lax, Strict or None, got {value!r}") from None
-
-
-def _as_text(key: str, value: str) -> str:
-    text = str(value).strip()
-    if not text:
-        raise SettingsError(f"{key} must not be empty")
-    return text
-
-
-def _as_optional_text(key: str, value: str) -> str | None:
-    text = str(value).strip()
-    return None if text.lower() in {"", "none"} else text
-
-
 def _as_environment(key: str, value: str) -> str:
     text = str(value).strip().lower()
     if text not in ENVIRONMENTS:
@@ -139,47 +88,33 @@ def _as_policies(key: str, value: str) -> tuple[str, ...]:
     return names
 
 
-def _positive(key: str, value: str) -> int:
-    return _as_int(key, value, minimum=1)
-
-
 def _min_password_length(key: str, value: str) -> int:
     # ASVS 6.2.1 / NIST SP 800-63B: never fewer than 8 characters.
-    return _as_int(key, value, minimum=8)
+    return as_int(key, value, minimum=8)
 
 
 def _rounds(key: str, value: str) -> int:
-    rounds = _as_int(key, value, minimum=4)
+    rounds = as_int(key, value, minimum=4)
     if rounds > 31:
         raise SettingsError(f"{key} must be between 4 and 31, got {rounds}")
     return rounds
 
 
-# key -> (parser, where the typed value goes)
+# key -> (parser, where the typed value goes). The session.* keys are
+# sessapp.sessions' own (SESSION_KEYS), parsed there by parse_session_settings.
 Parser = Callable[[str, str], Any]
 KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "sessapp.environment": (_as_environment, "environment"),
-    "sessapp.registration": (_as_bool, "registration"),
-    "sessapp.csrf_cookie_name": (_as_text, "csrf_cookie_name"),
-    "sessapp.hsts": (_as_bool, "hsts"),
-    "sessapp.audit_retention_days": (_positive, "audit_retention_days"),
-    "session.cookie_name": (_as_text, "session.cookie_name"),
-    "session.secure": (_as_bool, "session.cookie.secure"),
-    "session.httponly": (_as_bool, "session.cookie.httponly"),
-    "session.samesite": (_as_samesite, "session.cookie.samesite"),
-    "session.path": (_as_text, "session.cookie.path"),
-    "session.domain": (_as_optional_text, "session.cookie.domain"),
-    "session.idle_timeout": (_positive, "session.idle_timeout"),
-    "session.absolute_timeout": (_positive, "session.absolute_timeout"),
-    "session.touch_interval": (_as_int, "session.touch_interval"),
-    "session.max_size": (_positive, "session.max_size"),
-    "session.max_per_user": (_as_int, "session.max_per_user"),
+    "sessapp.registration": (as_bool, "registration"),
+    "sessapp.csrf_cookie_name": (as_text, "csrf_cookie_name"),
+    "sessapp.hsts": (as_bool, "hsts"),
+    "sessapp.audit_retention_days": (as_positive, "audit_retention_days"),
     "auth.policies": (_as_policies, "auth.policies"),
     "auth.bcrypt_rounds": (_rounds, "auth.bcrypt_rounds"),
     "auth.password_min_length": (_min_password_length, "auth.password_min_length"),
-    "auth.throttle.max_failures": (_positive, "auth.throttle_max_failures"),
-    "auth.throttle.window": (_positive, "auth.throttle_window"),
-    "auth.api_token_max_days": (_positive, "auth.api_token_max_days"),
+    "auth.throttle.max_failures": (as_positive, "auth.throttle_max_failures"),
+    "auth.throttle.window": (as_positive, "auth.throttle_window"),
+    "auth.api_token_max_days": (as_positive, "auth.api_token_max_days"),
 }
 
 
@@ -198,11 +133,15 @@ def parse_settings(raw: Mapping[str, Any]) -> SessappSettings:
     """Turn the INI's settings into :class:`SessappSettings` or raise SettingsError.
 
     Only keys under sessapp's own prefixes are looked at; every other key belongs
-    to Pyramid or an add-on and is theirs to validate.
+    to Pyramid or an add-on and is theirs to validate. The ``session.*`` keys are
+    parsed by ``sessapp.sessions`` (one place); sessapp adds the strictness that
+    package leaves to its host: an unknown ``session.*`` key is an error here.
     """
     typed: dict[str, Any] = {}
     for key in sorted(raw):
         if not key.startswith(OWNED_PREFIXES):
+            continue
+        if key.startswith(SESSION_PREFIX) and key in SESSION_KEYS:
             continue
         if key not in KNOWN_KEYS:
             raise SettingsError(f"unknown setting {key!r} (is it misspelt?)")
@@ -210,30 +149,9 @@ def parse_settings(raw: Mapping[str, Any]) -> SessappSettings:
         typed[target] = parser(key, raw[key])
 
     tree = _nest(typed)
-    session_tree = tree.get("session", {})
-    cookie = CookieSettings(**session_tree.pop("cookie", {}))
-    session = SessionSettings(cookie=cookie, **session_tree)
     auth = AuthSettings(**tree.get("auth", {}))
-    top = {k: v for k, v in tree.items() if k not in {"session", "auth"}}
-    settings = SessappSettings(session=session, auth=auth, **top)
-    _check_consistency(settings)
-    return settings
-
-
-def _check_consistency(settings: SessappSettings) -> None:
-    session = settings.session
-    if session.idle_timeout > session.absolute_timeout:
-        raise SettingsError(
-            "session.idle_timeout must not exceed session.absolute_timeout "
-            f"({session.idle_timeout} > {session.absolute_timeout})"
-        )
-    if session.touch_interval >= session.idle_timeout:
-        raise SettingsError(
-            "session.touch_interval must be shorter than session.idle_timeout "
-            f"({session.touch_interval} >= {session.idle_timeout})"
-        )
-    if session.cookie.samesite == "None" and not session.cookie.secure:
-        raise SettingsError("session.samesite = None requires session.secure = true")
+    top = {k: v for k, v in tree.items() if k != "auth"}
+    return SessappSettings(session=parse_session_settings(raw), auth=auth, **top)
 
 
 def insecure_findings(settings: SessappSettings, raw: Mapping[str, Any]) -> list[str]:

@@ -27,7 +27,7 @@ import zope.sqlalchemy.datamanager
 from conftest import PASSWORD
 from waitress.server import create_server
 
-from sessapp.sessions import store
+from sessapp.sessions.store import SessionStore
 from sessapp.testing.client import CSRF_FIELD, cookies_set, encode, follow_set_cookies
 
 SERVER_THREADS = 8
@@ -302,7 +302,7 @@ def test_failed_session_write_leaves_data_and_cookie_unchanged(harness, live_ser
     before = harness.count("sessions", "data = :d", d='{"values":{"seed":"0"}}')
     assert before == 1
 
-    monkeypatch.setattr(store, "update_data", _fail_with("disk on fire"))
+    monkeypatch.setattr(SessionStore, "update_data", _fail_with("disk on fire"))
     reply = live_server.store("lost", "1", token)
     monkeypatch.undo()
 

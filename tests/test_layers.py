@@ -107,4 +107,4 @@ def test_the_graph_reader_sees_real_imports():
     """Guards the two tests above against reading nothing."""
     graph = _graph()
     assert "sessapp.accounts.errors" in graph["sessapp.accounts.signin"]
-    assert "sessapp.sessions.store" in graph["sessapp.accounts.users"]
+    assert "sessapp.sessions.store" in graph["sessapp.models.session_record"]

@@ -19,7 +19,7 @@ from sqlalchemy import inspect
 from webtest import TestApp
 
 from sessapp.models import SessionRecord
-from sessapp.sessions import store
+from sessapp.sessions import get_session_store
 from sessapp.sessions.tokens import hash_token
 
 
@@ -107,7 +107,7 @@ def test_a_read_only_load_hands_out_a_loaded_user_that_writes_nothing(harness, t
     token_hash = _signed_in_token_hash(harness, testapp)
     with _request_in_transaction(harness) as request:
         harness.sql.clear()
-        row, user = store.load(request, token_hash)
+        row, user = get_session_store(request.registry).load(request, token_hash)
         assert len(harness.sql.statements) == 1
         assert row.token_hash == token_hash and row.user_id == user.id
         state = inspect(user)
@@ -127,18 +127,18 @@ def test_a_read_only_load_hands_out_a_loaded_user_that_writes_nothing(harness, t
 def test_a_load_for_writing_hands_out_the_user_of_the_request_transaction(harness, testapp):
     token_hash = _signed_in_token_hash(harness, testapp)
     with _request_in_transaction(harness) as request:
-        _row, user = store.load(request, token_hash, for_update=True)
+        _row, user = get_session_store(request.registry).load(request, token_hash, for_update=True)
         assert inspect(user).persistent
         assert user in request.dbsession
         # Loaded again in the same transaction: the very same object.
-        _row, again = store.load(request, token_hash)
+        _row, again = get_session_store(request.registry).load(request, token_hash)
         assert again is user
 
 
 def test_an_unknown_token_loads_nothing(harness):
     with _request_in_transaction(harness) as request:
-        assert store.load(request, "0" * 64) is None
-        assert store.load(request, "0" * 64, for_update=True) is None
+        assert get_session_store(request.registry).load(request, "0" * 64) is None
+        assert get_session_store(request.registry).load(request, "0" * 64, for_update=True) is None
 
 
 def test_a_load_after_the_request_transaction_wrote_sees_what_it_wrote(harness):
@@ -151,7 +151,7 @@ def test_a_load_after_the_request_transaction_wrote_sees_what_it_wrote(harness):
             token_hash="a" * 64, public_id="b" * 32, user_id=user_id, data='{"k": 1}',
             version=1, created_at=now, last_seen_at=now, expires_at=now + timedelta(hours=1)))
         request.dbsession.flush()
-        loaded = store.load(request, "a" * 64)
+        loaded = get_session_store(request.registry).load(request, "a" * 64)
         assert loaded is not None
         row, user = loaded
         assert row.data == '{"k": 1}' and user.id == user_id

@@ -6,8 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..clock import get_clock
-from ..models import User
-from ..sessions import store as session_store
+from ..models import User, session_store
 from . import audit
 from .errors import AccountError
 from .users import disable, enable, end_sessions, list_users

@@ -9,8 +9,7 @@ from typing import Any
 from pyramid.csrf import new_csrf_token
 
 from ..clock import get_clock
-from ..models import User
-from ..sessions import store as session_store
+from ..models import User, session_store
 from . import api_tokens, audit
 from .errors import AccountError, NotFound
 from .signin import reauthenticate
@@ -42,7 +41,7 @@ def change_password(request: Any, user: User, current_password: str, new_passwor
     except AccountError as exc:
         raise AccountError(str(exc), "new_password") from None
     end_sessions(request.dbsession, user, keep_public_id=request.session.public_id)
-    request.session.rotate(user=user)
+    request.session.rotate(user_id=user.id, identity=user)
     new_csrf_token(request)
     audit.record(request, "password_changed", user=user,
                  session_public_id=request.session.public_id)

@@ -14,9 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..models import User
+from ..models import User, session_store
 from ..models.meta import parse_id
-from ..sessions import store as session_store
 from . import api_tokens
 from .errors import AccountError
 from .password_policy import PasswordPolicy, WeakPassword

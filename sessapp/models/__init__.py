@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session, configure_mappers, sessionmaker
 from .api_token import ApiToken
 from .auth_event import AuthEvent
 from .meta import Base
-from .session_record import SessionRecord
+from .session_record import SessionRecord, session_store
 from .throttle_hit import ThrottleHit
 from .user import User
 
-__all__ = ["ApiToken", "AuthEvent", "Base", "SessionRecord", "ThrottleHit", "User"]
+__all__ = ["ApiToken", "AuthEvent", "Base", "SessionRecord", "ThrottleHit", "User",
+           "session_store"]
 
 configure_mappers()
 
@@ -112,64 +113,6 @@ class _TransactionEvents:
             events.do_orm_execute(execute_state)
 
 
-READER_KEY = "db_reader"
-READ_COMMITTED = "READ COMMITTED"
-REPEATABLE_READ = "REPEATABLE READ"
-
-
-def separate_reader(request: Any) -> Engine | None:
-    """An engine (sharing the request's pool) on which one SELECT can run outside
-    the request's transaction, or None where that would not be a safe stand-in
-    for running it as the transaction's first statement.
-
-    Never once the request's transaction has begun: the read must see the
-    transaction's own writes. Otherwise the read sees what the transaction's
-    first statement would have seen, or something committed a moment later,
-    which every later statement of the request sees anyway:
-
-    - SQLite's driver sends no BEGIN before a SELECT, so it is the same read.
-    - PostgreSQL at READ COMMITTED (its default) takes a snapshot per statement:
-      the same read, in autocommit, minus the BEGIN and ROLLBACK round trips
-      (and psycopg keeps the query prepared instead of clearing it at ROLLBACK).
-    - MySQL/MariaDB at REPEATABLE READ (their default) or READ COMMITTED: the
-      transaction's snapshot starts at its next read instead, a moment later.
-
-    Never at SERIALIZABLE (or PostgreSQL's REPEATABLE READ), whose read tracking
-    belongs to the transaction, nor before the first connection has told
-    SQLAlchemy the isolation level. Writes stay exact either way: a session
-    write is checked against the version this read saw.
-    """
-    dbsession = request.__dict__.get("dbsession")  # reified: present once used
-    if dbsession is not None and dbsession.in_transaction():
-        return None
-    reader = request.registry.get(READER_KEY)
-    if reader is None:
-        return None
-    dialect = reader.dialect
-    if dialect.name == "sqlite":
-        return reader
-    level = getattr(dialect, "default_isolation_level", None)
-    if level == READ_COMMITTED or (level == REPEATABLE_READ and dialect.name != "postgresql"):
-        return reader
-    return None
-
-
-def reader_engine(engine: Engine) -> Engine:
-    """What :func:`separate_reader` hands out: on PostgreSQL the engine in
-    autocommit (no BEGIN/ROLLBACK around the one SELECT), elsewhere the engine."""
-    if engine.dialect.name == "postgresql":
-        return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return engine
-
-
-def mark_changed(dbsession: Session) -> None:
-    """Tell the transaction that ``dbsession`` wrote, for SQL that SQLAlchemy cannot
-    recognise as a write (textual DML); else the transaction ends in a rollback."""
-    manager = dbsession.info.get(TRANSACTION_MANAGER_KEY)
-    if manager is not None:
-        zope.sqlalchemy.mark_changed(dbsession, manager)
-
-
 def get_session_factory(engine: Engine) -> sessionmaker[Session]:
     factory = sessionmaker(bind=engine)
     listeners = _TransactionEvents()
@@ -210,7 +153,6 @@ def includeme(config: Any) -> None:
     session_factory = get_session_factory(engine)
     config.registry["dbsession_factory"] = session_factory
     config.registry["db_engine"] = engine
-    config.registry[READER_KEY] = reader_engine(engine)
 
     def dbsession(request: Any) -> Session:
         # Outside pyramid_tm (e.g. in a script using the app) there is no
@@ -218,3 +160,4 @@ def includeme(config: Any) -> None:
         return get_tm_session(session_factory, request.tm, request=request)
 
     config.add_request_method(dbsession, reify=True)
+    config.include(".session_identity")

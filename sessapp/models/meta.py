@@ -3,9 +3,13 @@ name that Alembic can address on every database."""
 
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, String
-from sqlalchemy.dialects import mysql
+from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+# The column types the sessions table needs, shared by every sessapp table.
+from ..sessions.schema import ExactString, UTCDateTime
+
+__all__ = ["Base", "ExactString", "UTCDateTime", "parse_id"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -14,10 +18,6 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-# Naive UTC everywhere: SQLite has no time zones, and MySQL's DATETIME would drop
-# the microseconds that idle-expiry and epoch comparisons rely on.
-UTCDateTime = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 # Integer primary keys are signed 32-bit on PostgreSQL and MySQL.
 MAX_INTEGER_ID = 2**31 - 1
@@ -32,15 +32,6 @@ def parse_id(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if 1 <= number <= MAX_INTEGER_ID else None
-
-
-def ExactString(length: int) -> String:
-    """A string compared byte for byte everywhere. MySQL's default collations
-    are case- and accent-insensitive, which would let 'jose' match 'josé' and a
-    token or id match another that differs only in case."""
-    return String(length).with_variant(
-        mysql.VARCHAR(length, collation="utf8mb4_bin"), "mysql", "mariadb"
-    )
 
 
 class Base(DeclarativeBase):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from ..accounts import throttle
 from ..clock import SystemClock
 from ..models import AuthEvent
-from ..sessions import store
+from ..models import session_store as store
 from .common import Environment, load_environment, run
 
 DEFAULT_BATCH = 5000

@@ -3,7 +3,8 @@ ACL root, CSRF and safe redirects. No business rule lives here; those are in
 ``sessapp.accounts``.
 
 Another Pyramid app can ``config.include("sessapp.security")`` (it brings
-``sessapp.sessions`` with it) and guard its own views with the same policies.
+sessapp's settings, models and ``sessapp.sessions`` with sessapp's users as the
+identity) and guard its own views with the same policies.
 """
 
 from __future__ import annotations
@@ -46,7 +47,9 @@ def build_policy_chain(config: Any, names: tuple[str, ...]) -> PolicyChain:
 
 
 def includeme(config: Any) -> None:
-    config.include("sessapp.sessions")
+    config.include("sessapp.settings")
+    config.include("sessapp.clock")
+    config.include("sessapp.models")
     config.include("sessapp.accounts")
     settings = config.registry.sessapp_settings
     config.set_security_policy(build_policy_chain(config, settings.auth.policies))

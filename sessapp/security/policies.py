@@ -64,7 +64,7 @@ class _UserPolicy:
 class SessionSecurityPolicy(_UserPolicy):
     def identity(self, request: Request) -> Any:
         session = request.session
-        user = session.user
+        user = session.identity
         if user is None or user.disabled or session.created_at < user.sessions_epoch:
             return None
         return user
@@ -84,7 +84,7 @@ class SessionSecurityPolicy(_UserPolicy):
             keep = [key for key in session if key != CSRF_SESSION_KEY]
         else:
             keep = None if session.user_id == user.id else []
-        session.rotate(user=user, keep=keep)
+        session.rotate(user_id=user.id, identity=user, keep=keep)
         return []
 
     def forget(self, request: Request, **kw: Any) -> list[Any]:

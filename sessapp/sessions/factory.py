@@ -1,4 +1,8 @@
-"""The ISessionFactory: reads the cookie, loads the row, and owns the cookie's flags."""
+"""The ISessionFactory: reads the cookie, loads the row, and owns the cookie's flags.
+
+It hands each session itself as the session's :class:`~.session.SessionHost`
+(settings, store, time, cookie), so the session module never imports this one.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,14 @@ from typing import TYPE_CHECKING, Any
 from pyramid.interfaces import ISessionFactory
 from zope.interface import implementer
 
-from ..clock import get_clock
-from . import store
+from .clock import get_clock
 from .session import ServerSideSession
+from .settings import SessionSettings
+from .store import SessionStore
 from .tokens import hash_token, is_well_formed
 
 if TYPE_CHECKING:
     from pyramid.request import Request
-
-    from ..settings import SessionSettings
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +79,11 @@ class SessionFactory:
     """``request.session`` is built by this on first use, never before: a page
     that does not touch the session costs no query and sets no cookie."""
 
-    def __init__(self, settings: SessionSettings) -> None:
+    def __init__(self, settings: SessionSettings, store: SessionStore | None = None) -> None:
+        """``store`` may come later (the includeme sets it once the host's
+        configuration has named the table), but before the first request."""
         self.settings = settings
+        self.store: SessionStore = store  # type: ignore[assignment]
         self.turns = SessionTurns()
 
     @staticmethod
@@ -94,11 +100,11 @@ class SessionFactory:
             # A request that may write the session reads it locked: concurrent
             # writers of one session then take turns instead of racing.
             writing = request.method in UNSAFE_METHODS
-            if writing and request.registry["db_engine"].dialect.name == "sqlite":
+            if writing and self.store.engine(request).dialect.name == "sqlite":
                 end_turn = self.turns.take(token_hash)
                 # Finished callbacks run after the transaction has ended.
                 request.add_finished_callback(lambda _request: end_turn())
-            loaded = store.load(request, token_hash, for_update=writing)
+            loaded = self.store.load(request, token_hash, for_update=writing)
             if loaded is not None and not self.is_expired(loaded[0], now):
                 session = ServerSideSession(request, self, now, *loaded)
                 stale_cookie = False

@@ -13,22 +13,20 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import zope.sqlalchemy
 from pyramid.interfaces import ISession
 from transaction.interfaces import IDataManager, NoTransaction
 from zope.interface import implementer
 
-from ..models import SessionRecord, User
-from . import store
 from .errors import SessionDataError, SessionDataTooLarge
+from .settings import SessionSettings
+from .store import SessionStore
 from .tokens import hash_token, new_public_id, new_token
 
 if TYPE_CHECKING:
     from pyramid.request import Request
-
-    from .factory import SessionFactory
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +53,20 @@ def _mutates(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class SessionHost(Protocol):
+    """What a session needs of whoever made it (the factory): its settings, its
+    store, the time, and the cookie. The session never imports the factory."""
+
+    settings: SessionSettings
+    store: SessionStore
+
+    def now(self, request: Request) -> datetime: ...
+
+    def set_cookie(self, response: Any, token: str | None) -> None: ...
+
+    def expire_cookie(self, response: Any) -> None: ...
+
+
 def _json(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -67,13 +79,14 @@ class ServerSideSession(dict):
     def __init__(
         self,
         request: Request,
-        factory: SessionFactory,
+        factory: SessionHost,
         now: datetime,
         record: Any = None,
-        user: User | None = None,
+        identity: Any = None,
     ) -> None:
-        """``record`` is the stored row as :func:`store.load` reads it (any object
-        with the session columns as attributes), or None for a new session."""
+        """``record`` is the stored row as :meth:`SessionStore.load` reads it (any
+        object with the session columns as attributes), or None for a new
+        session; ``identity`` is what the host's identity hook built for its user."""
         self._request = request
         self._factory = factory
         self._now = now
@@ -91,8 +104,8 @@ class ServerSideSession(dict):
         self._token_hash: str | None = record.token_hash
         self._version = record.version
         self.public_id = record.public_id
-        self.user_id: int | None = record.user_id
-        self.user = user
+        self.user_id: Any = record.user_id
+        self.identity: Any = identity
         self.created_at = record.created_at
         self.last_seen_at = record.last_seen_at
         self.new = False
@@ -148,16 +161,21 @@ class ServerSideSession(dict):
         self.update(other)
         return self
 
-    # -- sessapp's additions ----------------------------------------------
+    # -- additions to ISession -------------------------------------------
 
-    def rotate(self, *, user: User | None = _MISSING, keep: Iterable[str] | None = None) -> None:  # type: ignore[assignment]
+    def rotate(self, *, user_id: Any = _MISSING, identity: Any = None,
+               keep: Iterable[str] | None = None) -> None:
         """Issue a new token; the old row is deleted in the same transaction.
 
-        ``user`` (when given) becomes the signed-in user of the new session; the
-        data named by ``keep`` (all of it when None) moves over.
+        ``user_id`` (when given) becomes the signed-in user of the new session
+        (None: nobody), and ``identity`` the host's object for it in the rest of
+        this request (later requests get it from the identity hook). Without
+        ``user_id`` the session keeps its user. The data named by ``keep`` (all
+        of it when None) moves over.
         """
         kept = dict(self) if keep is None else {k: self[k] for k in keep if k in self}
-        new_user = self.user if user is _MISSING else user
+        if user_id is _MISSING:
+            user_id, identity = self.user_id, self.identity
         self._forget_row()
         # A fresh reading: a sessions epoch moved earlier in this request (password
         # change) must not outdate the session that replaces this one.
@@ -165,8 +183,8 @@ class ServerSideSession(dict):
         self._become_new(self._now)
         dict.clear(self)
         dict.update(self, kept)
-        self.user = new_user
-        self.user_id = None if new_user is None else new_user.id
+        self.user_id = user_id
+        self.identity = None if user_id is None else identity
         self._data_changed()
 
     @property
@@ -190,7 +208,7 @@ class ServerSideSession(dict):
         self._version = 0
         self.public_id = new_public_id()
         self.user_id = None
-        self.user = None
+        self.identity = None
         self.created_at = now
         self.last_seen_at = now
         self.new = True
@@ -243,6 +261,7 @@ class ServerSideSession(dict):
         request = self._request
         dbsession = request.dbsession
         dbsession.flush()
+        store = self._factory.store
         now = self._now
         ip = request.client_addr
         store.delete_by_hash(dbsession, self._doomed_hashes)
@@ -250,21 +269,18 @@ class ServerSideSession(dict):
             if self._has_content():
                 token = new_token()
                 user_agent = request.user_agent
-                store.insert(
-                    dbsession,
-                    SessionRecord(
-                        token_hash=hash_token(token),
-                        public_id=self.public_id,
-                        user_id=self.user_id,
-                        data=_json(self),
-                        version=1,
-                        created_at=self.created_at,
-                        last_seen_at=now,
-                        expires_at=self._expiry(now),
-                        ip=ip,
-                        user_agent=user_agent[:USER_AGENT_MAX] if user_agent else None,
-                    ),
-                )
+                store.insert(dbsession, {
+                    "token_hash": hash_token(token),
+                    "public_id": self.public_id,
+                    "user_id": self.user_id,
+                    "data": _json(self),
+                    "version": 1,
+                    "created_at": self.created_at,
+                    "last_seen_at": now,
+                    "expires_at": self._expiry(now),
+                    "ip": ip,
+                    "user_agent": user_agent[:USER_AGENT_MAX] if user_agent else None,
+                })
                 limit = self._factory.settings.max_per_user
                 if self.user_id is not None and limit:
                     store.trim_user_sessions(dbsession, self.user_id, limit)

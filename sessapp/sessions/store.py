@@ -1,224 +1,279 @@
-"""Every SQL statement about stored sessions, in one place.
+"""Every SQL statement about stored sessions, in one place, on the table the host
+gave (see :mod:`sessapp.sessions.schema`).
 
 The session object decides *what* to write; this module knows *how*. Writes are
-plain UPDATE/DELETE statements by primary key so that a read-only request pays
-nothing and a write pays one statement.
+plain Core UPDATE/DELETE statements by primary key so that a read-only request
+pays nothing and a write pays one statement. The host's identity (its user row)
+comes with the session row in the same statement, through the hook of
+:class:`Identity`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, func, inspect, select, text, update
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_dict
-
-from ..models import SessionRecord, User, mark_changed, separate_reader
-from .errors import SessionConflict
-
-_NO_SYNC = {"synchronize_session": False}
-
-
-_SESSIONS = SessionRecord.__table__
-_USERS = User.__table__
-# What the session object needs of its row: not the bookkeeping columns.
-_SESSION_COLUMNS = ("token_hash", "public_id", "user_id", "data", "version",
-                    "created_at", "last_seen_at")
-# (attribute, column) of every mapped User column, in the query's order.
-_USER_FIELDS = tuple((prop.key, prop.columns[0]) for prop in inspect(User).column_attrs)
-_USER_FROM = len(_SESSION_COLUMNS)
-_USER_ID_AT = _USER_FROM + [key for key, _ in _USER_FIELDS].index("id")
-
-# A Core query, built once: constructing the statement and its cache key on
-# every request cost more CPU than executing it, and loading ORM entities
-# through a Session cost three times the query itself (measured by bench/).
-_LOAD = (
-    select(*(_SESSIONS.c[name] for name in _SESSION_COLUMNS),
-           *(column.label(f"user__{key}") for key, column in _USER_FIELDS))
-    .select_from(_SESSIONS.outerjoin(_USERS, _SESSIONS.c.user_id == _USERS.c.id))
-    .where(_SESSIONS.c.token_hash == bindparam("token_hash"))
+import zope.sqlalchemy
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
 )
-# Locks the session row only (SQLite, which has no row locks, ignores it).
-_LOAD_FOR_UPDATE = _LOAD.with_for_update(of=_SESSIONS)
+from sqlalchemy.orm import Session
+
+from .errors import SessionConflict
+from .reader import SeparateReader
+
+# What the session object needs of its row: not the bookkeeping columns.
+SESSION_COLUMNS = ("token_hash", "public_id", "user_id", "data", "version",
+                   "created_at", "last_seen_at")
 
 
-def load(request: Any, token_hash: str, *,
-         for_update: bool = False) -> tuple[Row[Any], User | None] | None:
-    """The session's row (the columns the session object reads, by name) and its
-    user, in ONE query.
+@dataclass(frozen=True)
+class Identity:
+    """The host's answer to "who is this session's user?".
 
-    ``for_update`` (a request that may write the session): the row is read
-    locked, inside the request's transaction, so concurrent writers of one
-    session take turns and each reads what the previous one committed, instead
-    of losing the version race and rerunning until ``retry.attempts`` runs out.
-    The user is then part of ``request.dbsession``, so a view changing it
-    writes in the request's transaction.
-
-    Otherwise, where :func:`sessapp.models.separate_reader` allows it, the read
-    runs on a connection of its own, outside the request's transaction, which a
-    read-only request then never opens: one round trip on PostgreSQL, and no
-    ORM work at all. The user is handed out detached (loaded, not new): adding
-    it to ``request.dbsession`` later updates it rather than inserting it.
+    ``table`` is joined on ``key`` = ``sessions.user_id``; ``build`` turns that
+    row's columns (a mapping by column key) into the host's identity object.
+    ``attach`` (optional) is called with that object and ``request.dbsession``
+    when the read ran in the request's transaction, so an ORM host can make it
+    part of that session (its changes then commit with the request); it returns
+    the object to use.
     """
-    parameters = {"token_hash": token_hash}
-    reader = None if for_update else separate_reader(request)
-    if reader is not None:
-        with reader.connect() as connection:
-            row = connection.execute(_LOAD, parameters).first()
-        return None if row is None else (row, _detached_user(row))
-    dbsession = request.dbsession
-    row = dbsession.execute(_LOAD_FOR_UPDATE if for_update else _LOAD, parameters).first()
-    if row is None:
-        return None
-    user = _detached_user(row)
-    if user is not None:
-        known = dbsession.identity_map.get(inspect(user).identity_key)
-        if known is None:
-            dbsession.add(user)
+
+    table: Table
+    key: ColumnElement[Any]
+    build: Callable[[Mapping[str, Any]], Any]
+    attach: Callable[[Any, Session], Any] | None = None
+
+
+def _wrote(dbsession: Session) -> None:
+    """Tell the request's transaction that ``dbsession`` wrote.
+
+    Core statements on a table are invisible to zope.sqlalchemy's ORM events, so
+    without this a transaction whose only write is one of ours ends in a
+    rollback. The statement just run has joined ``dbsession`` to its transaction
+    (zope.sqlalchemy's ``after_begin``), so marking it changed needs no manager.
+    """
+    zope.sqlalchemy.mark_changed(dbsession)
+
+
+class SessionStore:
+    """The session queries on one sessions table, and the ONE query that loads a
+    session with its identity."""
+
+    def __init__(self, table: Table, identity: Identity | None = None) -> None:
+        self.table = table
+        self.identity = identity
+        self.reader = SeparateReader()
+        # A Core query, built once: constructing the statement and its cache key
+        # on every request cost more CPU than executing it, and loading ORM
+        # entities through a Session cost three times the query itself
+        # (measured by bench/).
+        self._load, self._identity_names = self._build_load()
+        self._key_at = (self._identity_names.index(identity.key.key)
+                        if identity is not None else None)
+        # Locks the session row only (SQLite, which has no row locks, ignores it).
+        self._load_for_update = self._load.with_for_update(of=table)
+
+    def _build_load(self) -> tuple[Select[Any], tuple[str, ...]]:
+        sessions = self.table
+        columns = [sessions.c[name] for name in SESSION_COLUMNS]
+        if self.identity is None:
+            statement = select(*columns)
+            names: tuple[str, ...] = ()
         else:
-            user = known
-    return row, user
+            joined = self.identity.table
+            names = tuple(column.key for column in joined.c)
+            statement = select(
+                *columns, *(column.label(f"identity__{column.key}") for column in joined.c)
+            ).select_from(sessions.outerjoin(joined, sessions.c.user_id == self.identity.key))
+        return statement.where(sessions.c.token_hash == bindparam("token_hash")), names
 
+    def load(self, request: Any, token_hash: str, *,
+             for_update: bool = False) -> tuple[Row[Any], Any] | None:
+        """The session's row (the columns the session object reads, by name) and
+        its identity (None without one), in ONE query.
 
-_USER_MANAGER = inspect(User).class_manager
+        ``for_update`` (a request that may write the session): the row is read
+        locked, inside the request's transaction, so concurrent writers of one
+        session take turns and each reads what the previous one committed,
+        instead of losing the version race and rerunning until
+        ``retry.attempts`` runs out.
 
+        Otherwise, where :class:`SeparateReader` allows it, the read runs on a
+        connection of its own, outside the request's transaction, which a
+        read-only request then never opens: one round trip on PostgreSQL.
+        """
+        parameters = {"token_hash": token_hash}
+        reader = None if for_update else self.reader(request)
+        if reader is not None:
+            with reader.connect() as connection:
+                row = connection.execute(self._load, parameters).first()
+            return None if row is None else (row, self._build_identity(row))
+        dbsession = request.dbsession
+        statement = self._load_for_update if for_update else self._load
+        row = dbsession.execute(statement, parameters).first()
+        if row is None:
+            return None
+        identity = self._build_identity(row)
+        if identity is not None and self.identity.attach is not None:
+            identity = self.identity.attach(identity, dbsession)
+        return row, identity
 
-def _detached_user(row: Row[Any]) -> User | None:
-    """The User of ``row``, built as the ORM builds a loaded one (its state holds
-    the values as committed, so nothing is dirty) but without a Session."""
-    if row[_USER_ID_AT] is None:  # a session without a user (the outer join's NULLs)
-        return None
-    user = _USER_MANAGER.new_instance()
-    values = instance_dict(user)
-    for offset, (key, _column) in enumerate(_USER_FIELDS, start=_USER_FROM):
-        values[key] = row[offset]
-    make_transient_to_detached(user)
-    return user
+    def _build_identity(self, row: Row[Any]) -> Any:
+        if self.identity is None or row.user_id is None:
+            return None
+        values = row[len(SESSION_COLUMNS):]
+        if values[self._key_at] is None:  # the outer join found no row
+            return None
+        return self.identity.build(dict(zip(self._identity_names, values, strict=True)))
 
+    def engine(self, request: Any) -> Any:
+        """The engine the request's sessions live on."""
+        return self.reader.engine(request)
 
-def insert(dbsession: Session, record: SessionRecord) -> None:
-    dbsession.add(record)
-    dbsession.flush()
-    # The row is written; keep the identity map from tracking it further so a
-    # later view flush cannot issue a second, unversioned UPDATE.
-    dbsession.expunge(record)
+    # -- writes -----------------------------------------------------------
 
+    def insert(self, dbsession: Session, values: Mapping[str, Any]) -> None:
+        dbsession.execute(insert(self.table).values(**values))
+        _wrote(dbsession)
 
-def update_data(
-    dbsession: Session,
-    token_hash: str,
-    version: int,
-    *,
-    data: str,
-    last_seen_at: datetime,
-    expires_at: datetime,
-    ip: str | None,
-) -> None:
-    """Versioned write: fails with SessionConflict if another request won the race."""
-    result = dbsession.execute(
-        update(SessionRecord)
-        .where(SessionRecord.token_hash == token_hash, SessionRecord.version == version)
-        .values(
-            data=data,
-            version=version + 1,
-            last_seen_at=last_seen_at,
-            expires_at=expires_at,
-            ip=ip,
+    def update_data(
+        self,
+        dbsession: Session,
+        token_hash: str,
+        version: int,
+        *,
+        data: str,
+        last_seen_at: datetime,
+        expires_at: datetime,
+        ip: str | None,
+    ) -> None:
+        """Versioned write: fails with SessionConflict if another request won the race."""
+        c = self.table.c
+        result = dbsession.execute(
+            update(self.table)
+            .where(c.token_hash == token_hash, c.version == version)
+            .values(data=data, version=version + 1, last_seen_at=last_seen_at,
+                    expires_at=expires_at, ip=ip)
         )
-        .execution_options(**_NO_SYNC)
-    )
-    if result.rowcount != 1:
-        raise SessionConflict(f"session changed or ended concurrently (version {version})")
+        _wrote(dbsession)
+        if result.rowcount != 1:
+            raise SessionConflict(f"session changed or ended concurrently (version {version})")
 
-
-def touch(
-    dbsession: Session,
-    token_hash: str,
-    *,
-    last_seen_at: datetime,
-    expires_at: datetime,
-    ip: str | None,
-) -> None:
-    """Unversioned last-seen update: it cannot lose data, so it must not conflict
-    with a concurrent data write. A row deleted meanwhile stays deleted."""
-    dbsession.execute(
-        update(SessionRecord)
-        .where(SessionRecord.token_hash == token_hash)
-        .values(last_seen_at=last_seen_at, expires_at=expires_at, ip=ip)
-        .execution_options(**_NO_SYNC)
-    )
-
-
-def delete_by_hash(dbsession: Session, token_hashes: Iterable[str]) -> int:
-    hashes = list(token_hashes)
-    if not hashes:
-        return 0
-    result = dbsession.execute(
-        delete(SessionRecord)
-        .where(SessionRecord.token_hash.in_(hashes))
-        .execution_options(**_NO_SYNC)
-    )
-    return result.rowcount
-
-
-def delete_for_user(
-    dbsession: Session, user_id: int, *, keep_public_id: str | None = None
-) -> int:
-    """End every session of a user, optionally sparing one (the current one)."""
-    stmt = delete(SessionRecord).where(SessionRecord.user_id == user_id)
-    if keep_public_id is not None:
-        stmt = stmt.where(SessionRecord.public_id != keep_public_id)
-    return dbsession.execute(stmt.execution_options(**_NO_SYNC)).rowcount
-
-
-def delete_by_public_id(dbsession: Session, user_id: int, public_id: str) -> bool:
-    """End one session, only if it belongs to ``user_id``."""
-    result = dbsession.execute(
-        delete(SessionRecord)
-        .where(SessionRecord.user_id == user_id, SessionRecord.public_id == public_id)
-        .execution_options(**_NO_SYNC)
-    )
-    return result.rowcount > 0
-
-
-def delete_signed_in(dbsession: Session, *, except_public_id: str | None = None) -> int:
-    """End every session that has a user, optionally sparing one (the caller's)."""
-    stmt = delete(SessionRecord).where(SessionRecord.user_id.is_not(None))
-    if except_public_id is not None:
-        stmt = stmt.where(SessionRecord.public_id != except_public_id)
-    return dbsession.execute(stmt.execution_options(**_NO_SYNC)).rowcount
-
-
-def trim_user_sessions(dbsession: Session, user_id: int, keep: int) -> int:
-    """End a user's oldest sessions beyond the newest ``keep``."""
-    stale = dbsession.scalars(
-        select(SessionRecord.token_hash)
-        .where(SessionRecord.user_id == user_id)
-        .order_by(SessionRecord.created_at.desc(), SessionRecord.token_hash)
-        .offset(keep)
-    ).all()
-    return delete_by_hash(dbsession, stale)
-
-
-def list_for_user(dbsession: Session, user_id: int, now: datetime) -> list[SessionRecord]:
-    return list(
-        dbsession.scalars(
-            select(SessionRecord)
-            .where(SessionRecord.user_id == user_id, SessionRecord.expires_at > now)
-            .order_by(SessionRecord.last_seen_at.desc())
+    def touch(
+        self,
+        dbsession: Session,
+        token_hash: str,
+        *,
+        last_seen_at: datetime,
+        expires_at: datetime,
+        ip: str | None,
+    ) -> None:
+        """Unversioned last-seen update: it cannot lose data, so it must not
+        conflict with a concurrent data write. A row deleted meanwhile stays deleted."""
+        dbsession.execute(
+            update(self.table)
+            .where(self.table.c.token_hash == token_hash)
+            .values(last_seen_at=last_seen_at, expires_at=expires_at, ip=ip)
         )
-    )
+        _wrote(dbsession)
 
+    def _delete(self, dbsession: Session, *where: ColumnElement[bool]) -> int:
+        result = dbsession.execute(delete(self.table).where(*where))
+        _wrote(dbsession)
+        return result.rowcount
 
-def count_by_user(dbsession: Session, now: datetime) -> dict[int, int]:
-    rows = dbsession.execute(
-        select(SessionRecord.user_id, func.count())
-        .where(SessionRecord.user_id.is_not(None), SessionRecord.expires_at > now)
-        .group_by(SessionRecord.user_id)
-    )
-    return {user_id: count for user_id, count in rows}
+    def delete_by_hash(self, dbsession: Session, token_hashes: Iterable[str]) -> int:
+        hashes = list(token_hashes)
+        if not hashes:
+            return 0
+        return self._delete(dbsession, self.table.c.token_hash.in_(hashes))
+
+    def delete_for_user(
+        self, dbsession: Session, user_id: Any, *, keep_public_id: str | None = None
+    ) -> int:
+        """End every session of a user, optionally sparing one (the current one)."""
+        c = self.table.c
+        where = [c.user_id == user_id]
+        if keep_public_id is not None:
+            where.append(c.public_id != keep_public_id)
+        return self._delete(dbsession, *where)
+
+    def delete_signed_in(self, dbsession: Session, *,
+                         except_public_id: str | None = None) -> int:
+        """End every session that has a user, optionally sparing one (the caller's)."""
+        c = self.table.c
+        where = [c.user_id.is_not(None)]
+        if except_public_id is not None:
+            where.append(c.public_id != except_public_id)
+        return self._delete(dbsession, *where)
+
+    def delete_by_public_id(self, dbsession: Session, user_id: Any, public_id: str) -> bool:
+        """End one session, only if it belongs to ``user_id``."""
+        c = self.table.c
+        return self._delete(dbsession, c.user_id == user_id, c.public_id == public_id) > 0
+
+    def trim_user_sessions(self, dbsession: Session, user_id: Any, keep: int) -> int:
+        """End a user's oldest sessions beyond the newest ``keep``."""
+        c = self.table.c
+        stale = dbsession.scalars(
+            select(c.token_hash)
+            .where(c.user_id == user_id)
+            .order_by(c.created_at.desc(), c.token_hash)
+            .offset(keep)
+        ).all()
+        return self.delete_by_hash(dbsession, stale)
+
+    # -- reads for pages --------------------------------------------------
+
+    def list_for_user(self, dbsession: Session, user_id: Any, now: datetime) -> list[Row[Any]]:
+        c = self.table.c
+        return list(dbsession.execute(
+            select(self.table)
+            .where(c.user_id == user_id, c.expires_at > now)
+            .order_by(c.last_seen_at.desc())
+        ))
+
+    def count_by_user(self, dbsession: Session, now: datetime) -> dict[Any, int]:
+        c = self.table.c
+        rows = dbsession.execute(
+            select(c.user_id, func.count())
+            .where(c.user_id.is_not(None), c.expires_at > now)
+            .group_by(c.user_id)
+        )
+        return {user_id: count for user_id, count in rows}
+
+    # -- expiry -----------------------------------------------------------
+
+    def delete_expired_batch(self, dbsession: Session, now: datetime, batch_size: int) -> int:
+        """Delete up to ``batch_size`` expired rows, oldest first, found through the
+        expiry index in one short statement, so no batch holds its locks for long."""
+        dialect = dbsession.get_bind().dialect.name
+        statement = _DELETE_EXPIRED.get("mysql" if dialect == "mariadb" else dialect)
+        if statement is None:
+            c = self.table.c
+            hashes = dbsession.scalars(
+                select(c.token_hash).where(c.expires_at <= now)
+                .order_by(c.expires_at).limit(batch_size)
+            ).all()
+            return self.delete_by_hash(dbsession, hashes)
+        name = dbsession.get_bind().dialect.identifier_preparer.format_table(self.table)
+        result = dbsession.execute(text(statement.format(table=name)),
+                                   {"now": now, "batch_size": batch_size})
+        _wrote(dbsession)  # textual SQL: zope.sqlalchemy cannot see it is a write
+        return result.rowcount
 
 
 # One statement per batch, in which the database finds the rows through the expiry
@@ -230,35 +285,17 @@ _DELETE_EXPIRED = {
     # TID scan, no key look-ups). A row touched meanwhile has a new version with
     # another ctid, and the repeated expiry test holds for what is deleted.
     "postgresql": """
-        DELETE FROM sessions
+        DELETE FROM {table}
         WHERE ctid = ANY(ARRAY(
-            SELECT ctid FROM sessions WHERE expires_at <= :now
+            SELECT ctid FROM {table} WHERE expires_at <= :now
             ORDER BY expires_at LIMIT :batch_size))
         AND expires_at <= :now""",
     # MySQL and MariaDB limit a single-table DELETE themselves.
     "mysql": """
-        DELETE FROM sessions WHERE expires_at <= :now
+        DELETE FROM {table} WHERE expires_at <= :now
         ORDER BY expires_at LIMIT :batch_size""",
     "sqlite": """
-        DELETE FROM sessions WHERE rowid IN (
-            SELECT rowid FROM sessions WHERE expires_at <= :now
+        DELETE FROM {table} WHERE rowid IN (
+            SELECT rowid FROM {table} WHERE expires_at <= :now
             ORDER BY expires_at LIMIT :batch_size)""",
 }
-
-
-def delete_expired_batch(dbsession: Session, now: datetime, batch_size: int) -> int:
-    """Delete up to ``batch_size`` expired rows, oldest first, found through the
-    expiry index in one short statement, so no batch holds its locks for long."""
-    dialect = dbsession.get_bind().dialect.name
-    statement = _DELETE_EXPIRED.get("mysql" if dialect == "mariadb" else dialect)
-    if statement is None:
-        hashes = dbsession.scalars(
-            select(SessionRecord.token_hash)
-            .where(SessionRecord.expires_at <= now)
-            .order_by(SessionRecord.expires_at)
-            .limit(batch_size)
-        ).all()
-        return delete_by_hash(dbsession, hashes)
-    result = dbsession.execute(text(statement), {"now": now, "batch_size": batch_size})
-    mark_changed(dbsession)  # textual SQL: zope.sqlalchemy cannot see it is a write
-    return result.rowcount

@@ -94,7 +94,7 @@ def bad_csrf(exc: Exception, request: Any) -> Any:
     # Anyone can send forged forms at will: keep a row only for a signed-in
     # session, where a failure may mean an attack on that user. Log them all.
     signed_in = request.session.user_id is not None
-    audit.record(request, "csrf_failure", user=request.session.user if signed_in else None,
+    audit.record(request, "csrf_failure", user=request.session.identity if signed_in else None,
                  store=signed_in)
     message = "The form was stale or tampered with. Go back, reload the page and try again."
     if wants_json(request):

@@ -14,16 +14,13 @@ import statistics
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from sessapp.testing.load.constants import (
     DEFAULT_MAX_REQUESTS,
     MAX_DEAD_COOKIES,
     SESSION_COOKIE,
 )
-
-if TYPE_CHECKING:
-    from sessapp.testing.load.browser import Browser, Reply
 
 
 @dataclass
@@ -67,7 +64,7 @@ class Stats:
             self.sent += 1
             return True
 
-    def record(self, method: str, path: str, port: int, reply: Reply,
+    def record(self, method: str, path: str, port: int, reply: Any,
                signed_in_cookie: bool) -> None:
         with self.lock:
             self.latencies.append(reply.ended - reply.started)
@@ -115,7 +112,7 @@ def page_title(body: str) -> str:
     return (match.group(1) if match else body[:120]).strip()
 
 
-def check_signed_out(browser: Browser, cookie: str, context: str) -> bool:
+def check_signed_out(browser: Any, cookie: str, context: str) -> bool:
     """A signed-out cookie must get the anonymous answer: 303 to /login."""
     reply = browser.request("GET", "/profile", cookies={SESSION_COOKIE: cookie})
     if reply.status == 303 and "/login" in reply.location:
