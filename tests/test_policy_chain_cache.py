@@ -1,0 +1,56 @@
+"""The policy chain caches who a request is; signing in or out must drop that
+answer, so the rest of the same request sees the new identity, and must pass
+the caller's keywords on to the policy that remembers or forgets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.testing import DummyRequest
+
+from sessapp.security.policies import PolicyChain
+
+
+class RecordingPolicy:
+    def __init__(self) -> None:
+        self.user: Any = "alice"
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def identity(self, request: Any) -> Any:
+        return self.user
+
+    def authenticated_userid(self, request: Any) -> Any:
+        return self.user
+
+    def permits(self, request: Any, context: Any, permission: str) -> bool:
+        return False
+
+    def remember(self, request: Any, userid: Any, **kw: Any) -> list[Any]:
+        self.calls.append(("remember", kw))
+        self.user = userid
+        return []
+
+    def forget(self, request: Any, **kw: Any) -> list[Any]:
+        self.calls.append(("forget", kw))
+        self.user = None
+        return []
+
+
+def test_forgetting_drops_the_cached_identity_and_passes_keywords_on():
+    policy = RecordingPolicy()
+    chain, request = PolicyChain([policy]), DummyRequest()
+    assert chain.identity(request) == "alice"
+    chain.forget(request, reason="logout")
+    assert chain.identity(request) is None
+    assert chain.authenticated_userid(request) is None
+    assert policy.calls == [("forget", {"reason": "logout"})]
+
+
+def test_remembering_drops_the_cached_identity_and_passes_keywords_on():
+    policy = RecordingPolicy()
+    policy.user = None
+    chain, request = PolicyChain([policy]), DummyRequest()
+    assert chain.identity(request) is None
+    chain.remember(request, "bob", max_age=60)
+    assert chain.identity(request) == "bob"
+    assert policy.calls == [("remember", {"max_age": 60})]
