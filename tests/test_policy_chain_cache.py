@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyramid.scripting import prepare
 from pyramid.testing import DummyRequest
 
 from sessapp.security.policies import PolicyChain
@@ -54,3 +55,33 @@ def test_remembering_drops_the_cached_identity_and_passes_keywords_on():
     chain.remember(request, "bob", max_age=60)
     assert chain.identity(request) == "bob"
     assert policy.calls == [("remember", {"max_age": 60})]
+
+
+def test_authenticated_userid_is_the_signed_in_users_id_as_text(harness, testapp):
+    """``request.authenticated_userid`` through the real chain, by cookie and by
+    bearer token, and None for a request that is neither."""
+    user_id = harness.make_user("alice")
+    testapp.login()
+    secret = testapp.post_json(
+        "/api/tokens", {"name": "ci", "expires_in_days": 30},
+        headers={"X-CSRF-Token": testapp.csrf_token("/sessions")}, status=201,
+    ).json["token"]
+    cookie = {"HTTP_COOKIE": f"session={testapp.session_token}"}
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    assert authenticated_userid(harness, cookie) == str(user_id)
+    assert authenticated_userid(harness, bearer) == str(user_id)
+    assert authenticated_userid(harness, {}) is None
+
+
+def authenticated_userid(harness: Any, environ: dict[str, str]) -> Any:
+    env = prepare(registry=harness.registry)
+    request = env["request"]
+    request.environ.update(environ)
+    try:
+        request.tm.begin()
+        try:
+            return request.authenticated_userid
+        finally:
+            request.tm.abort()
+    finally:
+        env["closer"]()
