@@ -9,7 +9,7 @@ from typing import Any
 from pyramid.scripting import prepare
 from pyramid.testing import DummyRequest
 
-from sessapp.security.policies import PolicyChain
+from sessapp.security.policies import BearerSecurityPolicy, PolicyChain, SessionSecurityPolicy
 
 
 class RecordingPolicy:
@@ -73,14 +73,19 @@ def test_authenticated_userid_is_the_signed_in_users_id_as_text(harness, testapp
     assert authenticated_userid(harness, {}) is None
 
 
-def authenticated_userid(harness: Any, environ: dict[str, str]) -> Any:
+def test_each_user_policy_alone_says_none_for_an_anonymous_request(harness):
+    for policy in (SessionSecurityPolicy(), BearerSecurityPolicy()):
+        assert authenticated_userid(harness, {}, policy.authenticated_userid) is None
+
+
+def authenticated_userid(harness: Any, environ: dict[str, str], ask: Any = None) -> Any:
     env = prepare(registry=harness.registry)
     request = env["request"]
     request.environ.update(environ)
     try:
         request.tm.begin()
         try:
-            return request.authenticated_userid
+            return request.authenticated_userid if ask is None else ask(request)
         finally:
             request.tm.abort()
     finally:
