@@ -1,4 +1,5 @@
-# sessapp: `make run` serves the app on SQLite; `make test` runs every test.
+# sessapp: `make run` serves the app on SQLite; `make test` runs every test;
+# `make mutation` scores the tests against mutants of the guard modules.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -82,3 +83,25 @@ LOAD_ARGS ?= --databases sqlite,postgresql,mysql --clients 64 --seconds 60
 ## stored value was lost, a signed-out cookie answered as signed in, or any 5xx.
 load: install-testing
 	$(BIN)/python -m bench.reliability $(LOAD_ARGS)
+
+.PHONY: mutation install-mutation
+# Narrow a run to some mutants by name, e.g. MUTANTS='sessapp.sessions.store.*'.
+MUTANTS ?=
+
+$(VENV)/.installed-mutation: setup.cfg setup.py pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[testing,mutation]'
+	touch $(VENV)/.installed $(VENV)/.installed-testing $@
+
+install-mutation: $(VENV)/.installed-mutation
+
+## Mutation testing (docs/testing.md): mutmut mutates the modules listed in setup.cfg's
+## [mutmut] only_mutate, runs the SQLite tests that reach each mutant, prints the score
+## and every mutant no test killed. From scratch each time (mutants/ is rebuilt).
+mutation: install-mutation
+	rm -rf mutants
+	$(BIN)/mutmut run $(MUTANTS)
+	@$(BIN)/mutmut results --all true | awk -F': ' ' \
+	  { status[$$2]++; if ($$2 != "not checked") total++ } \
+	  $$2 == "survived" || $$2 == "no tests" || $$2 == "suspicious" { print } \
+	  END { printf "mutation score: %d killed / %d mutants (%d survived, %d without tests, %d timed out)\n", \
+	        status["killed"], total, status["survived"], status["no tests"], status["timeout"] }'
