@@ -25,8 +25,9 @@ _ASCII_KEPT = "".join(chr(code) for code in range(0x21, 0x7F))
 
 
 def _unreadable(text: str) -> bool:
-    """Control characters, spaces, separators, unassigned or private-use
-    characters anywhere: none belongs in a link a person followed."""
+    """Backslashes, control and format characters, spaces and other separators,
+    unassigned or private-use characters: browsers read some of them as a way
+    off-site, and none belongs in a link a person followed."""
     return any(char == "\\" or not char.isprintable() or char == " " for char in text)
 
 
