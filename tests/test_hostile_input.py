@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from servers import ROOT, run_app_server
 from sqlalchemy import text
 
-from bench.client import CSRF_FIELD, encode, follow_set_cookies
+from sessapp.testing.client import CSRF_FIELD, encode, follow_set_cookies
 
 ROUTES_GET = ["/", "/login", "/logout", "/register", "/profile", "/password", "/sessions",
               "/admin", "/session-data", "/cookies", "/healthz", "/api/me", "/api/tokens",
