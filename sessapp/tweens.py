@@ -4,9 +4,11 @@ and error pages included."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from pyramid.httpexceptions import HTTPBadRequest, HTTPMethodNotAllowed
 from pyramid.response import Response
@@ -66,6 +68,46 @@ def _drop_unreadable_cookies(request: Any) -> None:
         del request.environ["HTTP_COOKIE"]
 
 
+# A ``%`` not followed by two hex digits.
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def _readable_pair(pair: str) -> bool:
+    """Whether one ``name=value`` of a query string decodes to text: escapes well
+    formed, bytes valid UTF-8. (WSGI hands the query string over as Latin-1.)"""
+    try:
+        raw = pair.encode("latin-1")
+        if _BAD_ESCAPE.search(raw):
+            return False
+        for part in raw.split(b"=", 1):
+            unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeError:
+        return False
+    return True
+
+
+def _drop_unreadable_query_pairs(environ: dict[str, Any]) -> None:
+    """WebOb raises UnicodeDecodeError on ``?next=%ff`` or ``?%ff=1`` wherever
+    ``request.GET`` or ``request.params`` is read. Such a pair was not written by
+    sessapp or any browser following its links: it is dropped, so every reader
+    sees it as absent, and the readable pairs are kept."""
+    query = environ.get("QUERY_STRING", "")
+    if not query or (query.isascii() and "%" not in query):
+        return
+    pairs = query.split("&")
+    kept = [pair for pair in pairs if _readable_pair(pair)]
+    if len(kept) != len(pairs):
+        environ["QUERY_STRING"] = "&".join(kept)
+
+
+def _host_readable(environ: dict[str, Any]) -> bool:
+    """WebOb makes every ``Location`` absolute with the request's ``Host``: one
+    that is not printable ASCII (no host name is) would make a header the
+    server cannot send, after the transaction committed."""
+    host = environ.get("HTTP_HOST", "")
+    return host.isascii() and host.isprintable() and " " not in host
+
+
 _CONTENT_KEYS = ("CONTENT_TYPE", "CONTENT_LENGTH")
 
 
@@ -94,9 +136,10 @@ def request_guard_tween_factory(handler: Callable, registry: Any) -> Callable:
             request.path_info  # noqa: B018 - WebOb decodes it as UTF-8 on access
         except UnicodeDecodeError:
             return HTTPBadRequest(detail="The address could not be read.")
-        if _has_nul_header(request.environ):
+        if _has_nul_header(request.environ) or not _host_readable(request.environ):
             return HTTPBadRequest(detail="A request header could not be read.")
         _drop_unreadable_cookies(request)
+        _drop_unreadable_query_pairs(request.environ)
         if request.method in UNSAFE_METHODS:
             try:
                 if request.content_type in FORM_TYPES:

@@ -136,12 +136,18 @@ def test_two_tokens_are_different(signed_in):
     assert first != second
 
 
-@pytest.mark.parametrize("days", [0, -1, 366, 10**12, "abc", "", 1.5, True, None, [1], {}])
+@pytest.mark.parametrize("days", [0, -1, 366, 10**12, "abc", "", 1.5, True, None, [1], {},
+                                  "\u0663", "\u00b2", "\uff13", "1\u0663", "10" * 20])
 def test_invalid_expires_in_days_is_422_json(signed_in, harness, days):
     response = create_token(signed_in, "ci", days, status=422)
     assert_json_error(response, 422)
     assert "expires_in_days" in response.json["error"]
     assert harness.count("api_tokens") == 0
+
+
+@pytest.mark.parametrize("days", ["3", " 7 ", 3])
+def test_expires_in_days_in_ascii_digits_is_accepted(signed_in, days):
+    assert create_token(signed_in, "ci", days).status_int == 201
 
 
 @pytest.mark.parametrize("name", ["", "   ", "x" * 101, 123, None, ["ci"], {"a": 1}])

@@ -143,6 +143,13 @@ def test_user_add_refuses_a_taken_name_in_any_case(harness, name):
     assert harness.count("users") == 1
 
 
+def test_user_add_refuses_a_look_alike_of_a_taken_name(harness):
+    add_user(harness, "admin")
+    result = user(harness, "add", "\u0430dmin", stdin=PASSWORD + "\n")  # Cyrillic a, U+0430
+    assert_one_line_error(result, "sessapp-user:", "That username is taken.")
+    assert harness.count("users") == 1
+
+
 def test_user_add_refuses_a_weak_password(harness):
     result = user(harness, "add", "bob", stdin="short\n")
     assert_one_line_error(result, "sessapp-user:", "12 characters")

@@ -88,6 +88,14 @@ def test_cookies_view_redacts_the_session_cookie(testapp):
     assert testapp.session_token not in testapp.get("/cookies").text
 
 
+def test_cookies_view_redacts_the_csrf_cookie(testapp):
+    testapp.csrf_token()
+    secret = testapp.cookies["csrf_token"]
+    cookies = testapp.get("/cookies").json
+    assert cookies["csrf_token"] == "[redacted]"
+    assert secret not in testapp.get("/cookies").text
+
+
 def test_theme_sets_a_cookie_with_the_environment_flags(testapp):
     token = testapp.csrf_token()
     response = testapp.post("/preferences/theme", {"theme": "dark", "csrf_token": token},

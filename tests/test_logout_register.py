@@ -215,6 +215,30 @@ def test_a_taken_username_is_refused_the_other_way_round(testapp, harness):
     assert user_count(harness) == 1
 
 
+@pytest.mark.parametrize("look_alike", ["adm\u0131n", "\u0430dmin", "ADM\u0130N", "admi\u0144"],
+                         ids=["dotless-i", "cyrillic-a", "capital-i-dot", "n-acute"])
+def test_a_look_alike_of_a_taken_username_is_refused(testapp, harness, look_alike):
+    harness.make_user("admin")
+    response = register(testapp, look_alike, status=422)
+    assert field_error(response, "username") == "That username is taken."
+    assert user_count(harness) == 1
+    assert harness.count("sessions") == 0
+
+
+def test_a_look_alike_is_refused_whichever_came_first(testapp, harness):
+    harness.make_user("\u0430dmin")  # Cyrillic a, U+0430
+    register(testapp, "admin", status=422)
+    assert user_count(harness) == 1
+
+
+def test_a_look_alike_cannot_sign_in_as_the_account_it_resembles(testapp, harness):
+    harness.make_user("admin")
+    token = testapp.csrf_token()
+    testapp.post("/login", {"username": "\u0430dmin", "password": PASSWORD,
+                            "csrf_token": token}, status=422)
+    assert harness.count("sessions") == 0
+
+
 def test_a_short_password_is_refused_with_the_rule_named(testapp, harness):
     minimum = harness.registry.sessapp_settings.auth.password_min_length
     response = register(testapp, "newcomer", "Zq8#vX", status=422)

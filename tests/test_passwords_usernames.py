@@ -17,8 +17,10 @@ from sessapp.accounts.passwords import MAX_PASSWORD_BYTES, PasswordHasher, Passw
 from sessapp.accounts.usernames import (
     MAX_USERNAME_LENGTH,
     InvalidUsername,
+    confusable_skeleton,
     normalize_username,
     username_key,
+    username_skeleton,
 )
 
 ROUNDS = 4  # bcrypt's lowest cost: these tests hash a lot
@@ -380,3 +382,45 @@ def test_the_key_of_a_150_character_name_fits_the_column():
         assert len(username_key(shown)) * MAX_USERNAME_LENGTH <= 600 * len(shown), (
             f"U+{code:04X}")
     assert len(username_key("ß" * MAX_USERNAME_LENGTH)) == 2 * MAX_USERNAME_LENGTH
+
+
+# -- usernames: confusable skeleton (UTS #39) --------------------------------------------
+
+LOOK_ALIKES_OF_ADMIN = ["adm\u0131n", "\u0430dmin", "ADM\u0130N", "admi\u0144", "Admin",
+                        "\uff41dmin", "adrnin"]
+
+
+@pytest.mark.parametrize("name", LOOK_ALIKES_OF_ADMIN,
+                         ids=["dotless-i", "cyrillic-a", "capital-i-dot", "n-acute", "title",
+                              "fullwidth-a", "r-n"])
+def test_look_alikes_share_the_skeleton(name):
+    assert username_skeleton(name) == username_skeleton("admin")
+
+
+@pytest.mark.parametrize(("a", "b"), [("paypal", "p\u0430yp\u0430l"), ("alice", "\u0251lice"),
+                                      ("jose", "Jos\u00e9"), ("bob", "b\u043eb")])
+def test_more_look_alikes_share_the_skeleton(a, b):
+    assert confusable_skeleton(a) == confusable_skeleton(b)
+
+
+@pytest.mark.parametrize(("a", "b"), [("admin", "admins"), ("alice", "alicia"), ("bob", "rob"),
+                                      ("\u5c71\u7530", "\u5c71\u6751"),
+                                      ("\u0915\u093f", "\u0915\u0940")])
+def test_different_names_have_different_skeletons(a, b):
+    assert username_skeleton(a) != username_skeleton(b)
+
+
+def test_the_skeleton_is_a_fixed_point_across_the_letters_of_unicode():
+    """Each character's skeleton is its own skeleton: otherwise two names that
+    look alike could land in different classes depending on which is stored."""
+    for code in range(0x20000):
+        char = chr(code)
+        if unicodedata.category(char)[0] not in "LMN":
+            continue
+        skeleton = confusable_skeleton(char)
+        assert confusable_skeleton(skeleton) == skeleton, f"U+{code:04X}"
+
+
+def test_the_stored_skeleton_fits_its_column_whatever_the_name():
+    assert len(username_skeleton("\uac00" * MAX_USERNAME_LENGTH)) == 64
+    assert re.fullmatch("[0-9a-f]{64}", username_skeleton("admin"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..models import User, session_store
@@ -20,7 +20,7 @@ from . import api_tokens
 from .errors import AccountError
 from .password_policy import PasswordPolicy, WeakPassword
 from .passwords import PasswordHasher
-from .usernames import InvalidUsername, normalize_username, username_key
+from .usernames import InvalidUsername, normalize_username, username_key, username_skeleton
 
 
 def _check_password(policy: PasswordPolicy, password: str, username: str) -> None:
@@ -31,9 +31,21 @@ def _check_password(policy: PasswordPolicy, password: str, username: str) -> Non
 
 
 def find_user(dbsession: Session, username: str) -> User | None:
+    """The account with exactly this key. Never by skeleton: a look-alike name
+    must not sign in as the account it resembles."""
     return dbsession.scalars(
         select(User).where(User.username_key == username_key(username))
     ).first()
+
+
+def username_taken(dbsession: Session, username: str) -> bool:
+    """Whether ``username`` is in use or looks like one in use (same key or same
+    confusable skeleton)."""
+    found = dbsession.scalars(
+        select(User.id).where(or_(User.username_key == username_key(username),
+                                  User.username_skeleton == username_skeleton(username)))
+    ).first()
+    return found is not None
 
 
 def create_user(
@@ -51,11 +63,12 @@ def create_user(
     except InvalidUsername as exc:
         raise AccountError(str(exc), "username") from None
     _check_password(policy, password, display)
-    if find_user(dbsession, display) is not None:
+    if username_taken(dbsession, display):
         raise AccountError("That username is taken.", "username")
     user = User(
         username=display,
         username_key=username_key(display),
+        username_skeleton=username_skeleton(display),
         password_hash=hasher.hash(password),
         disabled=False,
         created_at=now,

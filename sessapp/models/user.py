@@ -18,6 +18,11 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(150))
     # NFKC + casefold: what uniqueness and look-ups use.
     username_key: Mapped[str] = mapped_column(ExactString(600), unique=True)
+    # SHA-256 of the UTS #39 confusable skeleton (accounts/usernames.py): no two
+    # accounts may look alike. NULL only for rows the migration found already
+    # looking like an older account, and for rows bulk-loaded outside sessapp.
+    username_skeleton: Mapped[str | None] = mapped_column(String(64), unique=True,
+                                                          nullable=True)
     password_hash: Mapped[str] = mapped_column(String(100))
     # Space-separated role names, e.g. "admin".
     roles_text: Mapped[str] = mapped_column("roles", String(200), default="")

@@ -11,7 +11,7 @@ from ..accounts import api_tokens
 from ..accounts.errors import AccountError, NotFound, Throttled
 from ..models.meta import parse_id
 from ..security.acl import ACCOUNT
-from .helpers import FieldError, json_body, json_error
+from .helpers import FieldError, json_body, json_error, whole_number
 
 
 def _iso(value: Any) -> str | None:
@@ -51,8 +51,9 @@ def create_token(request: Any) -> Response:
     if body is None:
         body = dict(request.POST)
     days = body.get("expires_in_days", 30)
-    if isinstance(days, str) and days.strip().isdigit():
-        days = int(days)
+    if isinstance(days, str):
+        # A form sends text; only ASCII digits make it a number.
+        days = whole_number(days)
     try:
         token, secret = api_tokens.issue(request, request.identity, body.get("name"), days)
     except Throttled as exc:

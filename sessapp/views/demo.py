@@ -61,8 +61,11 @@ def session_data_post(request: Any) -> Any:
 
 @view_config(route_name="cookies", renderer="json", permission=PUBLIC)
 def cookies(request: Any) -> dict[str, str]:
-    name = request.registry.sessapp_settings.session.cookie_name
-    return {key: (REDACTED if key == name else value) for key, value in request.cookies.items()}
+    """The cookies sent, secrets redacted: a page that echoes the CSRF cookie
+    would hand it to any script that can read this page."""
+    settings = request.registry.sessapp_settings
+    secret = {settings.session.cookie_name, settings.csrf_cookie_name}
+    return {key: (REDACTED if key in secret else value) for key, value in request.cookies.items()}
 
 
 @view_config(route_name="theme", request_method="POST", permission=PUBLIC)

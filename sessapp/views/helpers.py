@@ -40,6 +40,24 @@ def field(request: Any, name: str, *, max_length: int = 1024) -> str:
     return value
 
 
+def whole_number(value: Any) -> int | None:
+    """An int, or a string of ASCII digits, as an int; None for anything else.
+
+    ``str.isdigit`` and ``int()`` accept other scripts' digits (``٣``) and
+    superscripts (``²``, which ``int()`` then refuses): a number a client sends
+    is written in ASCII or it is not a number.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= 9:
+            return int(text)
+    return None
+
+
 def wants_json(request: Any) -> bool:
     if request.path_info.startswith("/api/"):
         return True
