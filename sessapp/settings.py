@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,9 @@ from pyramid.settings import asbool, aslist
 log = logging.getLogger(__name__)
 
 DATABASE_URL_ENV = "SESSAPP_DATABASE_URL"
+SECRET_ENV = "SESSAPP_SECRET"
+SECRET_KEY = "sessapp.secret"
+SECRET_MIN_BYTES = 32
 OWNED_PREFIXES = ("session.", "auth.", "sessapp.")
 ENVIRONMENTS = ("development", "testing", "production")
 SAMESITE_VALUES = {"lax": "Lax", "strict": "Strict", "none": "None"}
@@ -72,6 +76,24 @@ class AuthSettings:
     api_token_max_days: int = 365
 
 
+# Without a configured secret, development and testing sign with this one: the
+# same for every app in the process, different after every restart.
+_PROCESS_SECRET = secrets.token_bytes(SECRET_MIN_BYTES)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """What ``sessapp.keys`` derives every signing and encryption key from.
+
+    ``source`` says where it came from: ``environment`` (``SESSAPP_SECRET``),
+    ``settings`` (``sessapp.secret`` in the INI) or ``generated`` (random, for
+    this process only). The value never appears in a repr or an error.
+    """
+
+    value: bytes = field(repr=False)
+    source: str = "generated"
+
+
 @dataclass(frozen=True)
 class SessappSettings:
     environment: str = "development"
@@ -79,6 +101,7 @@ class SessappSettings:
     csrf_cookie_name: str = "csrf_token"
     hsts: bool = False
     audit_retention_days: int = 90
+    secret: Secret = field(default_factory=lambda: Secret(_PROCESS_SECRET))
     session: SessionSettings = field(default_factory=SessionSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 
@@ -123,6 +146,14 @@ def _as_optional_text(key: str, value: str) -> str | None:
     return None if text.lower() in {"", "none"} else text
 
 
+def _as_secret(key: str, value: str) -> bytes:
+    """At least 32 bytes (UTF-8), as HMAC-SHA256 keys should be; never echoed."""
+    data = str(value).strip().encode("utf-8")
+    if len(data) < SECRET_MIN_BYTES:
+        raise SettingsError(f"{key} must be at least {SECRET_MIN_BYTES} bytes, got {len(data)}")
+    return data
+
+
 def _as_environment(key: str, value: str) -> str:
     text = str(value).strip().lower()
     if text not in ENVIRONMENTS:
@@ -163,6 +194,7 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "sessapp.csrf_cookie_name": (_as_text, "csrf_cookie_name"),
     "sessapp.hsts": (_as_bool, "hsts"),
     "sessapp.audit_retention_days": (_positive, "audit_retention_days"),
+    SECRET_KEY: (_as_secret, "secret"),
     "session.cookie_name": (_as_text, "session.cookie_name"),
     "session.secure": (_as_bool, "session.cookie.secure"),
     "session.httponly": (_as_bool, "session.cookie.httponly"),
@@ -194,11 +226,26 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def parse_settings(raw: Mapping[str, Any]) -> SessappSettings:
+def _secret(typed: dict[str, Any], environ: Mapping[str, str]) -> Secret:
+    """``SESSAPP_SECRET`` when set, else ``sessapp.secret``, else a random key for
+    this process (which production refuses: see :func:`insecure_findings`)."""
+    from_ini = typed.pop("secret", None)
+    from_env = environ.get(SECRET_ENV, "")
+    if from_env.strip():
+        return Secret(_as_secret(SECRET_ENV, from_env), "environment")
+    if from_ini is not None:
+        return Secret(from_ini, "settings")
+    return Secret(_PROCESS_SECRET, "generated")
+
+
+def parse_settings(
+    raw: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> SessappSettings:
     """Turn the INI's settings into :class:`SessappSettings` or raise SettingsError.
 
     Only keys under sessapp's own prefixes are looked at; every other key belongs
-    to Pyramid or an add-on and is theirs to validate.
+    to Pyramid or an add-on and is theirs to validate. ``environ`` (default: the
+    process environment) supplies ``SESSAPP_SECRET``.
     """
     typed: dict[str, Any] = {}
     for key in sorted(raw):
@@ -209,13 +256,14 @@ def parse_settings(raw: Mapping[str, Any]) -> SessappSettings:
         parser, target = KNOWN_KEYS[key]
         typed[target] = parser(key, raw[key])
 
+    secret = _secret(typed, os.environ if environ is None else environ)
     tree = _nest(typed)
     session_tree = tree.get("session", {})
     cookie = CookieSettings(**session_tree.pop("cookie", {}))
     session = SessionSettings(cookie=cookie, **session_tree)
     auth = AuthSettings(**tree.get("auth", {}))
     top = {k: v for k, v in tree.items() if k not in {"session", "auth"}}
-    settings = SessappSettings(session=session, auth=auth, **top)
+    settings = SessappSettings(session=session, auth=auth, secret=secret, **top)
     _check_consistency(settings)
     return settings
 
@@ -261,6 +309,17 @@ def insecure_findings(settings: SessappSettings, raw: Mapping[str, Any]) -> list
             findings.append(f"{key} is on")
     if not settings.hsts:
         findings.append("sessapp.hsts is off")
+    if settings.secret.source == "generated":
+        findings.append(
+            f"{SECRET_ENV} is not set (at least {SECRET_MIN_BYTES} bytes, the same in every "
+            "process): the random key made at start-up instead changes at every restart, "
+            "refusing anonymous forms opened before it"
+        )
+    elif settings.secret.source == "settings":
+        findings.append(
+            f"{SECRET_KEY} is in the INI file: production takes it from {SECRET_ENV} "
+            f"only (at least {SECRET_MIN_BYTES} bytes, the same in every process)"
+        )
     return findings
 
 
