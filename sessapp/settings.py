@@ -21,8 +21,9 @@ from pyramid.settings import asbool, aslist
 log = logging.getLogger(__name__)
 
 DATABASE_URL_ENV = "SESSAPP_DATABASE_URL"
-SECRET_ENV = "SESSAPP_SECRET"
-SECRET_KEY = "sessapp.secret"
+# Names of where the secret is read, not secrets.
+SECRET_ENV = "SESSAPP_SECRET"  # noqa: S105
+SECRET_KEY = "sessapp.secret"  # noqa: S105
 SECRET_MIN_BYTES = 32
 OWNED_PREFIXES = ("session.", "auth.", "sessapp.")
 ENVIRONMENTS = ("development", "testing", "production")
@@ -74,6 +75,10 @@ class AuthSettings:
     throttle_max_failures: int = 5
     throttle_window: int = 15 * 60
     api_token_max_days: int = 365
+    # Refusals of requests without valid credentials kept as auth-event rows per
+    # client IP per throttle window; beyond it they are only logged, so a client
+    # cannot grow the table (and push real evidence off /admin) at will.
+    refusals_stored_per_ip: int = 20
 
 
 # Without a configured secret, development and testing sign with this one: the
@@ -212,6 +217,7 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "auth.throttle.max_failures": (_positive, "auth.throttle_max_failures"),
     "auth.throttle.window": (_positive, "auth.throttle_window"),
     "auth.api_token_max_days": (_positive, "auth.api_token_max_days"),
+    "auth.refusals_stored_per_ip": (_as_int, "auth.refusals_stored_per_ip"),
 }
 
 
