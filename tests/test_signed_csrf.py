@@ -22,7 +22,8 @@ def csrf_cookie(response) -> str | None:
 
 
 def test_rfc_5869_test_case_1():
-    derived = keys.hkdf_sha256(bytes.fromhex("0b" * 22), bytes.fromhex("000102030405060708090a0b0c"),
+    derived = keys.hkdf_sha256(bytes.fromhex("0b" * 22),
+                               bytes.fromhex("000102030405060708090a0b0c"),
                                bytes.fromhex("f0f1f2f3f4f5f6f7f8f9"), 42)
     assert derived.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
                              "34007208d5b887185865")
