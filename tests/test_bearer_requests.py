@@ -226,3 +226,11 @@ def test_an_allowance_of_zero_stores_no_refusal(make_harness):
     refusals(new_browser(harness, "203.0.113.53"), 8)
     assert harness.count("auth_events") == 0
     assert harness.count("throttle_hits") == 0
+
+
+def test_pages_for_a_bearer_request_set_no_csrf_cookie(harness):
+    client = new_browser(harness)
+    for path in ("/login", "/register", "/", "/logout"):
+        page = client.get(path, headers={"Authorization": JUNK})
+        assert "Set-Cookie" not in page.headers, path
+    assert dict(client.cookies) == {}
