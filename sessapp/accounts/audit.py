@@ -125,7 +125,9 @@ def record_refusal(request: Request, event: str, *, username: str | None = None)
     """Record a refusal of a request without valid credentials: always logged,
     stored apart (as failures are) only while the client IP has allowance left
     in the window. Each stored row is counted by a throttle hit, so the check
-    is one indexed query, and neither table grows past the allowance."""
+    is one indexed query, and neither table grows past the allowance. (Refusals
+    from one IP stored at the same instant may each see the last free place:
+    the bound is then the allowance plus the requests in flight at once.)"""
     row = _logged_row(request, event, None, username, None)
     request.add_finished_callback(lambda finished: _store_within_allowance(finished, event, row))
 
