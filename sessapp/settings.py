@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,10 @@ __all__ = ["SessappSettings", "SessionSettings", "SettingsError", "parse_setting
 log = logging.getLogger(__name__)
 
 DATABASE_URL_ENV = "SESSAPP_DATABASE_URL"
+# Names of where the secret is read, not secrets.
+SECRET_ENV = "SESSAPP_SECRET"  # noqa: S105
+SECRET_KEY = "sessapp.secret"  # noqa: S105
+SECRET_MIN_BYTES = 32
 OWNED_PREFIXES = ("session.", "auth.", "sessapp.")
 ENVIRONMENTS = ("development", "testing", "production")
 DEBUG_SETTINGS = (
@@ -55,6 +60,28 @@ class AuthSettings:
     throttle_max_failures: int = 5
     throttle_window: int = 15 * 60
     api_token_max_days: int = 365
+    # Refusals of requests without valid credentials kept as auth-event rows per
+    # client IP per throttle window; beyond it they are only logged, so a client
+    # cannot grow the table (and push real evidence off /admin) at will.
+    refusals_stored_per_ip: int = 20
+
+
+# Without a configured secret, development and testing sign with this one: the
+# same for every app in the process, different after every restart.
+_PROCESS_SECRET = secrets.token_bytes(SECRET_MIN_BYTES)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """What ``sessapp.keys`` derives every signing and encryption key from.
+
+    ``source`` says where it came from: ``environment`` (``SESSAPP_SECRET``),
+    ``settings`` (``sessapp.secret`` in the INI) or ``generated`` (random, for
+    this process only). The value never appears in a repr or an error.
+    """
+
+    value: bytes = field(repr=False)
+    source: str = "generated"
 
 
 @dataclass(frozen=True)
@@ -64,12 +91,21 @@ class SessappSettings:
     csrf_cookie_name: str = "csrf_token"
     hsts: bool = False
     audit_retention_days: int = 90
+    secret: Secret = field(default_factory=lambda: Secret(_PROCESS_SECRET))
     session: SessionSettings = field(default_factory=SessionSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+
+def _as_secret(key: str, value: str) -> bytes:
+    """At least 32 bytes (UTF-8), as HMAC-SHA256 keys should be; never echoed."""
+    data = str(value).strip().encode("utf-8")
+    if len(data) < SECRET_MIN_BYTES:
+        raise SettingsError(f"{key} must be at least {SECRET_MIN_BYTES} bytes, got {len(data)}")
+    return data
 
 
 def _as_environment(key: str, value: str) -> str:
@@ -115,6 +151,8 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "auth.throttle.max_failures": (as_positive, "auth.throttle_max_failures"),
     "auth.throttle.window": (as_positive, "auth.throttle_window"),
     "auth.api_token_max_days": (as_positive, "auth.api_token_max_days"),
+    SECRET_KEY: (_as_secret, "secret"),
+    "auth.refusals_stored_per_ip": (as_int, "auth.refusals_stored_per_ip"),
 }
 
 
@@ -129,7 +167,21 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def parse_settings(raw: Mapping[str, Any]) -> SessappSettings:
+def _secret(typed: dict[str, Any], environ: Mapping[str, str]) -> Secret:
+    """``SESSAPP_SECRET`` when set, else ``sessapp.secret``, else a random key for
+    this process (which production refuses: see :func:`insecure_findings`)."""
+    from_ini = typed.pop("secret", None)
+    from_env = environ.get(SECRET_ENV, "")
+    if from_env.strip():
+        return Secret(_as_secret(SECRET_ENV, from_env), "environment")
+    if from_ini is not None:
+        return Secret(from_ini, "settings")
+    return Secret(_PROCESS_SECRET, "generated")
+
+
+def parse_settings(
+    raw: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> SessappSettings:
     """Turn the INI's settings into :class:`SessappSettings` or raise SettingsError.
 
     Only keys under sessapp's own prefixes are looked at; every other key belongs
@@ -148,10 +200,12 @@ def parse_settings(raw: Mapping[str, Any]) -> SessappSettings:
         parser, target = KNOWN_KEYS[key]
         typed[target] = parser(key, raw[key])
 
+    secret = _secret(typed, os.environ if environ is None else environ)
     tree = _nest(typed)
     auth = AuthSettings(**tree.get("auth", {}))
-    top = {k: v for k, v in tree.items() if k != "auth"}
-    return SessappSettings(session=parse_session_settings(raw), auth=auth, **top)
+    top = {k: v for k, v in tree.items() if k not in {"auth", "secret"}}
+    return SessappSettings(session=parse_session_settings(raw), auth=auth, secret=secret,
+                           **top)
 
 
 def insecure_findings(settings: SessappSettings, raw: Mapping[str, Any]) -> list[str]:
@@ -179,6 +233,17 @@ def insecure_findings(settings: SessappSettings, raw: Mapping[str, Any]) -> list
             findings.append(f"{key} is on")
     if not settings.hsts:
         findings.append("sessapp.hsts is off")
+    if settings.secret.source == "generated":
+        findings.append(
+            f"{SECRET_ENV} is not set (at least {SECRET_MIN_BYTES} bytes, the same in every "
+            "process): the random key made at start-up instead changes at every restart, "
+            "refusing anonymous forms opened before it"
+        )
+    elif settings.secret.source == "settings":
+        findings.append(
+            f"{SECRET_KEY} is in the INI file: production takes it from {SECRET_ENV} "
+            f"only (at least {SECRET_MIN_BYTES} bytes, the same in every process)"
+        )
     return findings
 
 

@@ -23,6 +23,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT = 30.0
+# Processes sharing a database share the signing key too, as a deployment's do:
+# an anonymous form fetched from one server is posted to another.
+SHARED_SECRET = "test-servers-" + "k" * 32
 
 
 def free_port() -> int:
@@ -84,7 +87,7 @@ def start_pserve(ini: Path, port: int, *, env: dict[str, str] | None = None) -> 
         [str(BIN / "pserve"), str(ini)],
         stdout=handle,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "SESSAPP_SECRET": SHARED_SECRET, **(env or {})},
         cwd=str(ini.parent),
     )
     server = Server(process=process, port=port, log_path=log_path)

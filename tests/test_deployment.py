@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import subprocess
 
 import pytest
@@ -48,6 +49,9 @@ class RawClient:
         return status
 
 
+# Production reads its signing key from the environment and refuses to start without it.
+SECRET = "a-production-secret-of-at-least-32-bytes"
+
 PROXY = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7",
          "X-Forwarded-Host": "app.example"}
 
@@ -57,7 +61,7 @@ def production_server(harness, tmp_path):
     server = run_app_server(
         tmp_path, harness.url, base="production.ini",
         app={"auth.bcrypt_rounds": "4"},
-        env={"SESSAPP_DATABASE_URL": harness.url},
+        env={"SESSAPP_DATABASE_URL": harness.url, "SESSAPP_SECRET": SECRET},
     )
     yield server
     server.stop()
@@ -112,7 +116,7 @@ def test_forwarded_headers_from_an_untrusted_address_are_ignored(harness, tmp_pa
         tmp_path, harness.url, base="production.ini",
         app={"auth.bcrypt_rounds": "4"},
         server={"trusted_proxy": "127.0.0.2"},
-        env={"SESSAPP_DATABASE_URL": harness.url},
+        env={"SESSAPP_DATABASE_URL": harness.url, "SESSAPP_SECRET": SECRET},
     )
     try:
         client = RawClient(server.port, forwarded=PROXY)
@@ -135,18 +139,34 @@ def test_forwarded_headers_from_an_untrusted_address_are_ignored(harness, tmp_pa
     ("session.idel_timeout", "60", "session.idel_timeout"),
 ])
 def test_pserve_refuses_insecure_production_in_one_line(tmp_path, key, value, named):
+    assert_refused_in_one_line(tmp_path, {key: value}, {"SESSAPP_SECRET": SECRET}, named)
+
+
+@pytest.mark.parametrize(("environ", "named"), [
+    ({}, "SESSAPP_SECRET is not set"),
+    ({"SESSAPP_SECRET": "too-short"}, "SESSAPP_SECRET must be at least 32 bytes"),
+])
+def test_pserve_refuses_production_without_a_secret_in_one_line(tmp_path, environ, named):
+    line = assert_refused_in_one_line(tmp_path, {}, environ, named)
+    assert "too-short" not in line
+
+
+def assert_refused_in_one_line(tmp_path, app, environ, named) -> str:
     port = free_port()
     ini = write_ini(tmp_path / "bad.ini", base="production.ini",
-                    app={key: value}, server={"listen": f"127.0.0.1:{port}"})
+                    app=app, server={"listen": f"127.0.0.1:{port}"})
     result = subprocess.run(
         [str(BIN / "pserve"), str(ini)], capture_output=True, text=True, timeout=60,
-        env={"PATH": str(BIN), "SESSAPP_DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite"},
+        # PYTHONPATH kept: the code under test, not whichever copy is installed.
+        env={"PATH": str(BIN), "SESSAPP_DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite",
+             **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}, **environ},
     )
     assert result.returncode != 0
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("sessapp:")]
     assert len(error_lines) == 1, result.stderr
     assert named in error_lines[0]
     assert "Traceback" not in result.stderr
+    return error_lines[0]
 
 
 def test_two_servers_on_one_database_behave_as_one(harness, tmp_path):

@@ -31,7 +31,7 @@ from conftest import PASSWORD, Browser, new_browser, who_is_signed_in
 from sqlalchemy import event, text
 
 from sessapp.models import User
-from sessapp.sessions import store
+from sessapp.models import session_store as store
 from sessapp.sessions.errors import SessionConflict
 from sessapp.sessions.tokens import hash_token
 

@@ -20,8 +20,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sessapp"
 ALLOWED = {
     "sessions": set(),
     "models": {"sessions"},
-    "accounts": {"sessions", "models", "clock", "settings"},
-    "security": {"sessions", "models", "accounts", "clock", "settings"},
+    "accounts": {"sessions", "models", "clock", "settings", "keys"},
+    "security": {"sessions", "models", "accounts", "clock", "settings", "keys"},
     "views": {"accounts", "security", "sessions", "models", "clock", "settings", "schema"},
     "scripts": {"accounts", "security", "sessions", "models", "clock", "settings"},
 }

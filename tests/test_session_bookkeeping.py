@@ -16,7 +16,7 @@ from typing import Any
 from conftest import Browser, new_browser, signed_in_as
 from sqlalchemy import text
 
-from sessapp.sessions import store
+from sessapp.models import session_store as store
 
 IDLE = 1800  # testing.ini's session.idle_timeout
 NEARLY_IDLE = IDLE - 100

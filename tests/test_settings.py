@@ -23,6 +23,8 @@ PRODUCTION = {
     "sessapp.csrf_cookie_name": "__Host-csrf_token",
     "sessapp.hsts": "true",
 }
+SECRET = "a-production-secret-of-at-least-32-bytes"
+PRODUCTION_ENV = {"SESSAPP_SECRET": SECRET}
 
 
 def test_defaults_are_typed():
@@ -95,7 +97,54 @@ def test_environment_variable_overrides_the_database_url():
 
 
 def test_secure_production_starts():
-    check_environment(parse_settings(PRODUCTION), PRODUCTION)
+    check_environment(parse_settings(PRODUCTION, PRODUCTION_ENV), PRODUCTION)
+
+
+def test_the_secret_comes_from_the_environment_first():
+    settings = parse_settings({"sessapp.secret": "i" * 32}, PRODUCTION_ENV)
+    assert settings.secret.value == SECRET.encode()
+    assert settings.secret.source == "environment"
+    from_ini = parse_settings({"sessapp.secret": "i" * 32}, {})
+    assert (from_ini.secret.value, from_ini.secret.source) == (b"i" * 32, "settings")
+    assert SECRET not in repr(settings) and "iiii" not in repr(from_ini)
+
+
+def test_without_a_secret_development_signs_with_one_random_key_per_process():
+    first, second = parse_settings({}, {}), parse_settings({}, {})
+    assert first.secret.source == "generated"
+    assert first.secret.value == second.secret.value
+    assert len(first.secret.value) >= 32
+
+
+@pytest.mark.parametrize(("raw", "environ", "named"), [
+    ({"sessapp.secret": "short"}, {}, "sessapp.secret"),
+    ({}, {"SESSAPP_SECRET": "x" * 31}, "SESSAPP_SECRET"),
+    # Bytes, not characters: 16 two-byte characters are 32 bytes, 15 are not.
+    ({}, {"SESSAPP_SECRET": "é" * 15}, "SESSAPP_SECRET"),
+])
+def test_a_short_secret_is_a_startup_error_that_does_not_echo_it(raw, environ, named):
+    with pytest.raises(SettingsError, match=named) as raised:
+        parse_settings(raw, environ)
+    assert "xxxx" not in str(raised.value) and "short" not in str(raised.value)
+    assert "32 bytes" in str(raised.value)
+    parse_settings({}, {"SESSAPP_SECRET": "é" * 16})
+
+
+@pytest.mark.parametrize(("raw", "environ"), [
+    (PRODUCTION, {}),
+    ({**PRODUCTION, "sessapp.secret": SECRET}, {}),
+])
+def test_production_refuses_a_secret_not_from_the_environment(raw, environ):
+    with pytest.raises(SettingsError, match="SESSAPP_SECRET"):
+        check_environment(parse_settings(raw, environ), raw)
+
+
+def test_development_warns_that_a_generated_secret_changes_per_restart(caplog):
+    raw = {"sessapp.environment": "development"}
+    with caplog.at_level(logging.WARNING):
+        check_environment(parse_settings(raw, {}), raw)
+    assert "SESSAPP_SECRET is not set" in caplog.text
+    assert "restart" in caplog.text
 
 
 @pytest.mark.parametrize(("change", "reason"), [
@@ -113,7 +162,7 @@ def test_secure_production_starts():
 def test_insecure_production_is_refused(change, reason):
     raw = {**PRODUCTION, **change}
     with pytest.raises(SettingsError, match=reason):
-        check_environment(parse_settings(raw), raw)
+        check_environment(parse_settings(raw, PRODUCTION_ENV), raw)
 
 
 def test_development_only_warns(caplog):
@@ -126,5 +175,5 @@ def test_development_only_warns(caplog):
 def test_production_on_sqlite_warns_single_process(caplog):
     raw = {**PRODUCTION, "sqlalchemy.url": "sqlite:///prod.sqlite"}
     with caplog.at_level(logging.WARNING):
-        check_environment(parse_settings(raw), raw)
+        check_environment(parse_settings(raw, PRODUCTION_ENV), raw)
     assert "single process" in caplog.text

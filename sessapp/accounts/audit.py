@@ -6,6 +6,12 @@ password, a CSRF rejection, a refused page) are written in a short transaction
 of their own once the request's has ended, because the request that provoked
 them is often rolled back: the trace must survive it.
 
+Refusals that anyone can cause at will, without credentials (a bogus bearer
+token, a forged form, a page that needs signing in), are always logged but
+stored only up to ``auth.refusals_stored_per_ip`` rows per client IP per
+throttle window (:func:`record_refusal`): enough evidence of who is knocking,
+and no way to grow the table without bound or push real events off ``/admin``.
+
 Log records are one JSON object per line, UTC, with the request id and the
 client IP. No password, token or session token ever appears: a session is named
 by its public id. JSON string escaping keeps a CR/LF in a username from forging
@@ -36,7 +42,7 @@ USERNAME_MAX = 150
 USER_AGENT_MAX = 300
 FAILURES = frozenset({
     "login_failure", "login_throttled", "reauth_failure", "csrf_failure", "forbidden",
-    "register_throttled", "api_token_throttled",
+    "register_throttled", "api_token_throttled", "bearer_refused",
 })
 
 
@@ -94,11 +100,7 @@ def record(
     cause at will, where a row each would let them fill the table. ``also``
     names more rows to write with the event (throttle counts of a failure).
     """
-    now = get_clock(request.registry).now()
-    row = _event_row(request, event, now, user, username, session_public_id)
-    level = logging.WARNING if event in FAILURES else logging.INFO
-    log.log(level, log_line(request, event, now, user_id=row.user_id, username=row.username,
-                            session=session_public_id))
+    row = _logged_row(request, event, user, username, session_public_id)
     if not store:
         return
     rows = [row, *(also or [])]
@@ -106,6 +108,44 @@ def record(
         request.dbsession.add_all(rows)
         return
     request.add_finished_callback(lambda finished: _store_apart(finished, event, rows))
+
+
+def _logged_row(request: Request, event: str, user: Any, username: str | None,
+                session_public_id: str | None) -> AuthEvent:
+    """Log the event; return the row that would store it."""
+    now = get_clock(request.registry).now()
+    row = _event_row(request, event, now, user, username, session_public_id)
+    level = logging.WARNING if event in FAILURES else logging.INFO
+    log.log(level, log_line(request, event, now, user_id=row.user_id, username=row.username,
+                            session=session_public_id))
+    return row
+
+
+def record_refusal(request: Request, event: str, *, username: str | None = None) -> None:
+    """Record a refusal of a request without valid credentials: always logged,
+    stored apart (as failures are) only while the client IP has allowance left
+    in the window. Each stored row is counted by a throttle hit, so the check
+    is one indexed query, and neither table grows past the allowance. (Refusals
+    from one IP stored at the same instant may each see the last free place:
+    the bound is then the allowance plus the requests in flight at once.)"""
+    row = _logged_row(request, event, None, username, None)
+    request.add_finished_callback(lambda finished: _store_within_allowance(finished, event, row))
+
+
+def _store_within_allowance(request: Request, event: str, row: AuthEvent) -> None:
+    exception = getattr(request, "exception", None)
+    if exception is not None and is_error_retryable(request, exception):
+        return  # the attempt is rerun and records its own outcome
+    limit = request.registry.throttle_limits["refusal_ip"]
+    if limit.max_hits == 0:
+        return
+    key = row.ip or "unknown"
+    try:
+        with request.registry["dbsession_factory"]() as dbsession, dbsession.begin():
+            if limit.retry_after(dbsession, key, row.occurred_at) is None:
+                dbsession.add_all([row, limit.hit(key, row.occurred_at)])
+    except SQLAlchemyError as exc:
+        log.error("could not store auth event %s: %s", event, type(exc).__name__)
 
 
 SHELL = "sessapp-user"

@@ -1,5 +1,6 @@
 """Rate limits counted in the database: failed logins per account and per client
-IP, registrations per IP, API-token creations per user.
+IP, registrations per IP, API-token creations per user, and the refusals of
+credential-less requests stored per IP (see ``audit.record_refusal``).
 
 A limit is ``max_hits`` per sliding ``window`` seconds. Past it, the answer is
 429 with ``Retry-After`` = the seconds until the oldest counted hit leaves the
@@ -39,6 +40,8 @@ class Limit:
 
     def retry_after(self, dbsession: Session, key: str, now: datetime) -> int | None:
         """Seconds until another attempt is allowed, or None if allowed now."""
+        if self.max_hits == 0:
+            return self.window
         since = now - timedelta(seconds=self.window)
         recent = dbsession.scalars(
             select(ThrottleHit.occurred_at)
@@ -66,10 +69,12 @@ class Limit:
 def limits(settings: Any) -> dict[str, Limit]:
     auth = settings.auth
     window = auth.throttle_window
-    return {
+    found = {
         scope: Limit(scope, auth.throttle_max_failures, window)
         for scope in ("login_account", "login_ip", "register_ip", "api_token_user")
     }
+    found["refusal_ip"] = Limit("refusal_ip", auth.refusals_stored_per_ip, window)
+    return found
 
 
 def prune(dbsession: Session, now: datetime, window: int, batch_size: int) -> int:

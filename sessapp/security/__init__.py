@@ -56,3 +56,4 @@ def includeme(config: Any) -> None:
     config.set_root_factory(Root)
     config.set_default_permission(DEFAULT)
     config.include(".csrf")
+    config.include(".bearer")

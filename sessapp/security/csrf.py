@@ -1,13 +1,19 @@
 """CSRF tokens that keep anonymous visitors row-free.
 
 An anonymous visitor's token lives in its own cookie (Pyramid's cookie storage:
-no session row for a login form). Once signed in, the token lives in the
-server-side session, so it dies with the session, changes at login (rotation
-starts an empty one) and cannot be planted by a sibling subdomain's cookie.
+no session row for a login form), signed: OWASP's *signed* double-submit
+cookie. The value is a random token and an HMAC-SHA256 over it under a key
+derived from ``sessapp.secret``, so a cookie the visitor (or a cookie-planting
+neighbour) made up is worth nothing: it is treated as absent. Once signed in,
+the token lives in the server-side session, so it dies with the session,
+changes at login (rotation starts an empty one) and cannot be planted by a
+sibling subdomain's cookie. A bearer request has neither: it is never checked
+(``csrf_applies``), and the pages it gets carry no token and set no cookie.
 """
 
 from __future__ import annotations
 
+import base64
 import hmac
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -16,6 +22,8 @@ from pyramid.csrf import CookieCSRFStoragePolicy
 from pyramid.interfaces import ICSRFStoragePolicy
 from webob.cookies import make_cookie
 from zope.interface import implementer
+
+from .. import keys
 
 if TYPE_CHECKING:
     from pyramid.request import Request
@@ -69,6 +77,50 @@ class CookieTokenPolicy(CookieCSRFStoragePolicy):
         return token
 
 
+# Longer cookie values are not ours (ours are 87 characters): no HMAC over them.
+SIGNED_TOKEN_MAX = 200
+
+
+class SignedCookieTokenPolicy(CookieTokenPolicy):
+    """The cookie holds ``<random token>.<HMAC-SHA256 of it, base64url>``.
+
+    A cookie whose signature does not verify is treated as absent: a new token
+    is issued, and the request's check fails. The form field carries the whole
+    value and is compared with the cookie's in constant time.
+    """
+
+    def __init__(self, key: bytes, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._key = key
+        # CookieTokenPolicy.new_csrf_token takes its tokens from here.
+        self._token_factory = self._new_signed_token
+
+    def _signature(self, token: str) -> str:
+        return base64.urlsafe_b64encode(keys.sign(self._key, token)).rstrip(b"=").decode()
+
+    def _new_signed_token(self) -> str:
+        token = _new_token()
+        return f"{token}.{self._signature(token)}"
+
+    def is_signed(self, value: str) -> bool:
+        token, dot, signature = value.rpartition(".")
+        if not dot or not token or len(value) > SIGNED_TOKEN_MAX:
+            return False
+        return hmac.compare_digest(self._signature(token).encode(), signature.encode())
+
+    def get_csrf_token(self, request: Request) -> str:
+        value = request.cookies.get(self.cookie_name)
+        if value and self.is_signed(value):
+            return value
+        return self.new_csrf_token(request)
+
+    def check_csrf_token(self, request: Request, supplied_token: str) -> bool:
+        expected = self.get_csrf_token(request)
+        if not isinstance(supplied_token, str):
+            return False
+        return hmac.compare_digest(expected.encode(), supplied_token.encode())
+
+
 @implementer(ICSRFStoragePolicy)
 class SessionOrCookieCSRFStoragePolicy:
     def __init__(self, cookie_policy: CookieCSRFStoragePolicy) -> None:
@@ -80,6 +132,8 @@ class SessionOrCookieCSRFStoragePolicy:
         return session if session.user_id is not None else None
 
     def new_csrf_token(self, request: Request) -> str:
+        if has_bearer_credentials(request):
+            return ""
         session = self._signed_in_session(request)
         if session is None:
             return self.cookie_policy.new_csrf_token(request)
@@ -88,6 +142,10 @@ class SessionOrCookieCSRFStoragePolicy:
         return token
 
     def get_csrf_token(self, request: Request) -> str:
+        if has_bearer_credentials(request):
+            # No token to show and no cookie to set: a bearer request has no
+            # ambient credential to protect, and must not be given one.
+            return ""
         session = self._signed_in_session(request)
         if session is None:
             return self.cookie_policy.get_csrf_token(request)
@@ -95,6 +153,8 @@ class SessionOrCookieCSRFStoragePolicy:
         return token if isinstance(token, str) else self.new_csrf_token(request)
 
     def check_csrf_token(self, request: Request, supplied_token: str) -> bool:
+        if has_bearer_credentials(request):
+            return False
         session = self._signed_in_session(request)
         if session is None:
             return self.cookie_policy.check_csrf_token(request, supplied_token)
@@ -119,7 +179,8 @@ def includeme(config: Any) -> None:
     cookie = settings.session.cookie
     config.set_csrf_storage_policy(
         SessionOrCookieCSRFStoragePolicy(
-            CookieTokenPolicy(
+            SignedCookieTokenPolicy(
+                keys.derive_key(settings.secret.value, keys.CSRF_COOKIE),
                 cookie_name=settings.csrf_cookie_name,
                 secure=cookie.secure,
                 httponly=True,

@@ -42,7 +42,8 @@ def list_tokens(request: Any) -> dict[str, Any]:
     return {"tokens": [_token_json(token) for token in tokens]}
 
 
-@view_config(route_name="api_tokens", request_method="POST", permission=ACCOUNT)
+@view_config(route_name="api_tokens", request_method="POST", permission=ACCOUNT,
+             accepts_bearer=True)
 def create_token(request: Any) -> Response:
     try:
         body = json_body(request)
@@ -67,7 +68,8 @@ def create_token(request: Any) -> Response:
     )
 
 
-@view_config(route_name="api_token", request_method="DELETE", permission=ACCOUNT)
+@view_config(route_name="api_token", request_method="DELETE", permission=ACCOUNT,
+             accepts_bearer=True)
 def delete_token(request: Any) -> Response:
     try:
         api_tokens.withdraw(request, request.identity, parse_id(request.matchdict["token_id"]))

@@ -55,9 +55,13 @@ def forbidden(request: Any) -> Any:
     identity = request.identity
     signed_in = identity is not None
     bearer = has_bearer_credentials(request)
-    audit.record(request, "forbidden", user=identity,
-                 # Anyone can ask for a page anonymously: log it, keep no row.
-                 store=signed_in or bearer)
+    if bearer and not signed_in:
+        # Anyone can send made-up tokens at will: a row each only within the
+        # client's allowance, the log line always.
+        audit.record_refusal(request, "forbidden")
+    else:
+        # Anyone can ask for a page anonymously: log it, keep no row.
+        audit.record(request, "forbidden", user=identity, store=signed_in)
     if wants_json(request):
         if signed_in:
             return json_error(403, "You do not have permission for this.")

@@ -9,6 +9,7 @@ import contextlib
 import http.client
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -21,6 +22,8 @@ from typing import Any
 
 from sessapp.testing.databases import ROOT
 from sessapp.testing.load.constants import LOOPBACK, STARTUP_TIMEOUT, STOP_TIMEOUT
+
+RUN_SECRET = secrets.token_urlsafe(48)  # sessapp.secret shared by this run's processes
 
 BIN = Path(sys.executable).parent
 TESTING_INI = ROOT / "testing.ini"
@@ -134,7 +137,10 @@ def start_app(workdir: Path, db_url: str, *, name: str = "app", threads: int = 8
     with log_path.open("wb") as handle:
         process = subprocess.Popen(  # noqa: S603 - our own pserve and INI
             [str(BIN / "pserve"), str(ini)], stdout=handle, stderr=subprocess.STDOUT,
-            env={**os.environ, "SESSAPP_DATABASE_URL": db_url}, cwd=str(workdir),
+            # One signing key for every process, as a deployment has: a browser
+            # that fails over keeps its anonymous CSRF cookie valid.
+            env={**os.environ, "SESSAPP_DATABASE_URL": db_url,
+                 "SESSAPP_SECRET": RUN_SECRET}, cwd=str(workdir),
         )
     server = AppServer(name=name, port=port, process=process, ini=ini, log_path=log_path)
     try:
