@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,8 +69,23 @@ class AuthSettings:
     bcrypt_rounds: int = 12
     password_min_length: int = 12
     throttle_max_failures: int = 5
+    # One IP may be an office or a carrier NAT: many people's typos, so far more
+    # than one account's budget, yet still a wall for a spray over many names.
+    throttle_ip_max_failures: int = 100
     throttle_window: int = 15 * 60
     api_token_max_days: int = 365
+
+
+# Without a configured secret, this process signs with a random one.
+_PROCESS_SECRET = secrets.token_bytes(32)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """What ``sessapp.keys`` derives every signing key from; never in a repr."""
+
+    value: bytes = field(repr=False)
+    source: str = "generated"
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,7 @@ class SessappSettings:
     csrf_cookie_name: str = "csrf_token"
     hsts: bool = False
     audit_retention_days: int = 90
+    secret: Secret = field(default_factory=lambda: Secret(_PROCESS_SECRET))
     session: SessionSettings = field(default_factory=SessionSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 
@@ -178,6 +195,7 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "auth.bcrypt_rounds": (_rounds, "auth.bcrypt_rounds"),
     "auth.password_min_length": (_min_password_length, "auth.password_min_length"),
     "auth.throttle.max_failures": (_positive, "auth.throttle_max_failures"),
+    "auth.throttle.ip_max_failures": (_positive, "auth.throttle_ip_max_failures"),
     "auth.throttle.window": (_positive, "auth.throttle_window"),
     "auth.api_token_max_days": (_positive, "auth.api_token_max_days"),
 }
