@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sessapp"
 ALLOWED = {
     "sessions": set(),
     "models": {"sessions"},
-    "accounts": {"sessions", "models", "clock", "settings"},
+    "accounts": {"sessions", "models", "clock", "settings", "keys"},
     "security": {"sessions", "models", "accounts", "clock", "settings"},
     "views": {"accounts", "security", "sessions", "models", "clock", "settings"},
     "scripts": {"accounts", "security", "sessions", "models", "clock", "settings"},

@@ -109,7 +109,9 @@ def test_reauthentication_names_the_field_and_counts_the_failure(harness):
     assert refused.value.field == "current_password"
     assert str(refused.value) == signin.REAUTH_FAILED
     assert _events(harness, "reauth_failure") == 1
-    assert harness.count("throttle_hits", "scope = 'login_account'") == 1
+    # Counted against the session alone: the account stays open to sign-ins.
+    assert harness.count("throttle_hits", "scope = 'reauth_session'") == 1
+    assert harness.count("throttle_hits", "scope = 'login_account'") == 0
 
 
 def test_change_password_refused_by_a_wrong_current_password_changes_nothing(harness):
