@@ -35,7 +35,8 @@ def cookie_name(settings: Any) -> str:
     return PRODUCTION_COOKIE_NAME if settings.is_production else COOKIE_NAME
 
 
-def _key(settings: Any) -> bytes:
+def signing_key(settings: Any) -> bytes:
+    """The device-cookie key, derived from ``sessapp.secret``."""
     return keys.derive_key(settings.secret.value, keys.DEVICE_COOKIE)
 
 
@@ -76,7 +77,7 @@ def trusted_device(request: Any, username: str) -> str | None:
     value = request.cookies.get(cookie_name(settings))
     if not value:
         return None
-    decoded = decode(_key(settings), value)
+    decoded = decode(signing_key(settings), value)
     if decoded is None or decoded[0] != username_key(username):
         return None
     return decoded[1]
@@ -87,7 +88,7 @@ def issue(request: Any, user: Any) -> None:
     so unlike the session cookie it needs no wait for the commit: the password
     was right whatever becomes of the transaction."""
     settings = request.registry.sessapp_settings
-    value = encode(_key(settings), user.username_key, secrets.token_urlsafe(16))
+    value = encode(signing_key(settings), user.username_key, secrets.token_urlsafe(16))
     flags = settings.session.cookie
 
     def set_cookie(request: Any, response: Any) -> None:
