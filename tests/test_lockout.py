@@ -67,6 +67,13 @@ def test_signing_in_gives_a_long_lived_httponly_device_cookie(harness, testapp):
     assert stranger.cookies.get("device") is None
 
 
+def test_cookies_page_redacts_the_device_cookie(harness, testapp):
+    harness.make_user("alice")
+    testapp.login("alice")
+    assert testapp.get("/cookies").json["device"] == "[redacted]"
+    assert testapp.cookies["device"] not in testapp.get("/cookies").text
+
+
 def test_production_names_the_device_cookie_with_the_host_prefix(harness):
     settings = harness.registry.sessapp_settings
     assert devices.cookie_name(settings) == "device"

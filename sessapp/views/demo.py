@@ -10,6 +10,7 @@ from pyramid.view import view_config
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..accounts.devices import cookie_name as device_cookie_name
 from ..security.acl import PUBLIC
 from ..security.redirects import safe_next
 from ..sessions import SessionDataError
@@ -60,8 +61,10 @@ def session_data_post(request: Any) -> Any:
 
 @view_config(route_name="cookies", renderer="json", permission=PUBLIC)
 def cookies(request: Any) -> dict[str, str]:
-    name = request.registry.sessapp_settings.session.cookie_name
-    return {key: (REDACTED if key == name else value) for key, value in request.cookies.items()}
+    settings = request.registry.sessapp_settings
+    # The device cookie is a credential too: with it, a lock holds no longer.
+    hidden = {settings.session.cookie_name, device_cookie_name(settings)}
+    return {key: (REDACTED if key in hidden else value) for key, value in request.cookies.items()}
 
 
 @view_config(route_name="theme", request_method="POST", permission=PUBLIC)
