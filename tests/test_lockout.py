@@ -61,7 +61,11 @@ def test_signing_in_gives_a_long_lived_httponly_device_cookie(harness, testapp):
     assert "httponly" in flags and "path=/" in flags and "samesite=lax" in flags
     assert not any(flag.startswith("domain=") for flag in flags)
     assert "max-age=31536000" in flags
-    # A failed sign-in gives none.
+    # Registering signs in too; a failed sign-in gives none.
+    newcomer = new_browser(harness, "192.0.2.30")
+    newcomer.post("/register", {"username": "newcomer", "password": PASSWORD,
+                                "csrf_token": newcomer.csrf_token("/register")}, status=303)
+    assert newcomer.cookies.get("device")
     stranger = new_browser(harness, ATTACKER_IP)
     guess(stranger)
     assert stranger.cookies.get("device") is None

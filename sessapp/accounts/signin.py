@@ -53,15 +53,16 @@ def sign_in(request: Any, username: str, password: str) -> User:
             lockout.account_locked(request, username)
         raise SignInRefused(LOGIN_FAILED)
     start_session(request, user)
-    devices.issue(request, user)
     return user
 
 
 def start_session(request: Any, user: User) -> None:
     """Sign ``user`` in: a new session id (the old one dies in the same
-    transaction), a new CSRF token, an audit event naming the new session."""
+    transaction), a new CSRF token, a new device cookie, an audit event naming
+    the new session."""
     remember(request, str(user.id), user=user)
     new_csrf_token(request)
+    devices.issue(request, user)
     audit.record(request, "login_success", user=user,
                  session_public_id=request.session.public_id)
 
