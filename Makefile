@@ -77,7 +77,7 @@ bench: install-bench install-wrk
 .PHONY: load
 LOAD_ARGS ?= --databases sqlite,postgresql,mysql --clients 64 --seconds 60
 
-## Reliability under load (bench/reliability.py): 64 simulated browsers for 60 s on
+## Reliability under load (bench/reliability/): 64 simulated browsers for 60 s on
 ## each database through pserve, with same-session and logout races; fails if a
 ## stored value was lost, a signed-out cookie answered as signed in, or any 5xx.
 load: install-testing

@@ -29,10 +29,10 @@ from typing import Any
 
 from pyramid.paster import get_appsettings
 
-from bench import databases
 from bench.bare import main as bare_app
-from bench.client import CSRF_FIELD
 from sessapp import make_app
+from sessapp.testing.client import CSRF_FIELD
+from sessapp.testing.databases import TESTING_INI, reachable, scratch_database
 
 USERNAME = "mallory"
 PASSWORD = "correct horse battery staple, measured"  # noqa: S105 - a throwaway account
@@ -129,7 +129,7 @@ class Client:
 
 
 def cases_for(url: str) -> list[Case]:
-    settings = dict(get_appsettings(databases.TESTING_INI))
+    settings = dict(get_appsettings(TESTING_INI))
     settings.update({"sqlalchemy.url": url, "auth.bcrypt_rounds": "4"})
     app = make_app(settings)
     client = Client(app)
@@ -162,7 +162,7 @@ DESCRIPTIONS = {
 
 def measure(backend: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
-    with databases.scratch_database(backend, "inprocess") as url:
+    with scratch_database(backend, "inprocess") as url:
         cases = cases_for(url)
         for case in cases:
             status, _ = call(case)
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown backend(s): {', '.join(unknown)}")
     rows: list[dict[str, Any]] = []
     for backend in backends:
-        if not databases.reachable(backend):
+        if not reachable(backend):
             print(f"{LABELS[backend]}: no server answers; skipped", file=sys.stderr)
             continue
         rows += measure(backend, args)

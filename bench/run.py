@@ -29,9 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import databases
 from bench.client import Browser
+from bench.databases import add_expired_sessions, count_sessions
 from bench.load import Load, LoadResult, Spec, have_wrk, run_load
+from sessapp.testing import databases
 from tests.servers import BIN, ROOT, Server, run_app_server
 
 USERNAME = "mallory"
@@ -284,7 +285,7 @@ def prepare_sized(stack: ExitStack, backend: str, size: int, folder: Path) -> Pr
     add_user(server)
     browser, _ = sign_in(server)
     started = time.perf_counter()
-    databases.add_expired_sessions(url, size)
+    add_expired_sessions(url, size)
     log(f"{LABELS[backend]}: stored {size} sessions in {time.perf_counter() - started:.1f}s")
     browser.get("/profile")
     return Prepared(size=size, url=url, server=server, cookie=browser.session_cookie)
@@ -334,7 +335,7 @@ def collect_while_serving(backend: str, item: Prepared, args: argparse.Namespace
     from bench.gc_timing import timed_collect
 
     ini = next(item.server.log_path.parent.glob(f"server-{item.server.port}.ini"))
-    before = databases.count_sessions(item.url)
+    before = count_sessions(item.url)
     load = Load(item.server.port, Spec("/profile", headers={"Cookie": item.cookie}),
                 seconds=args.gc_max_seconds, connections=args.connections,
                 threads=args.threads).start()
@@ -344,7 +345,7 @@ def collect_while_serving(backend: str, item: Prepared, args: argparse.Namespace
     finally:
         load.stop_early()
         served = load.result()
-    left = databases.count_sessions(item.url)
+    left = count_sessions(item.url)
     status, _, _ = Browser(item.server.port).get(
         "/profile", headers={"Cookie": item.cookie})
     batches = sorted(outcome["batch_seconds"])

@@ -8,11 +8,15 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.router import Router
 
+from . import schema
 from .settings import SettingsError
 
 
-def make_app(settings: dict[str, Any]) -> Router:
+def make_app(settings: dict[str, Any], ini_path: str | None = None) -> Router:
+    """The WSGI app; ``ini_path`` (the INI it was read from) tells ``/healthz``
+    which migrations the schema must be at."""
     with Configurator(settings=settings) as config:
+        config.registry["schema_heads"] = schema.expected_heads(ini_path)
         config.include(".settings")
         config.include(".templating")
         config.include(".clock")
@@ -27,8 +31,15 @@ def make_app(settings: dict[str, Any]) -> Router:
 
 
 def main(global_config: dict[str, Any], **settings: Any) -> Router:
-    """The ``paste.app_factory``: a bad setting stops startup with one clear line."""
+    """The ``paste.app_factory``: a bad setting, or a database whose schema is
+    missing or behind, stops startup with one clear line."""
+    ini_path = global_config.get("__file__")
     try:
-        return make_app(settings)
+        app = make_app(settings, ini_path)
     except SettingsError as exc:
         sys.exit(f"sessapp: configuration error: {exc}")
+    registry = app.registry
+    trouble = schema.problem(registry["db_engine"], registry["schema_heads"], ini_path)
+    if trouble is not None:
+        sys.exit(f"sessapp: {trouble}")
+    return app

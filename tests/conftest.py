@@ -28,7 +28,6 @@ from pyramid.paster import get_appsettings
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 
-from bench.databases import SERVER_URLS, create_database, drop_database
 from sessapp import make_app
 from sessapp.accounts import passwords as passwords_module
 from sessapp.accounts import users as accounts
@@ -37,6 +36,7 @@ from sessapp.models import get_session_factory, get_tm_session
 from sessapp.models.meta import Base
 from sessapp.scripts.initdb import upgrade
 from sessapp.security.acl import ADMIN_ROLE
+from sessapp.testing.databases import SERVER_URLS, create_database, drop_database
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -27,8 +27,8 @@ import zope.sqlalchemy.datamanager
 from conftest import PASSWORD
 from waitress.server import create_server
 
-from bench.client import CSRF_FIELD, cookies_set, encode, follow_set_cookies
 from sessapp.sessions import store
+from sessapp.testing.client import CSRF_FIELD, cookies_set, encode, follow_set_cookies
 
 SERVER_THREADS = 8
 CLIENT_TIMEOUT = 60.0

@@ -9,7 +9,7 @@ import pytest
 from conftest import PASSWORD
 from servers import BIN, free_port, run_app_server, write_ini
 
-from bench.client import CSRF_FIELD, encode, follow_set_cookies
+from sessapp.testing.client import CSRF_FIELD, encode, follow_set_cookies
 
 
 class RawClient:

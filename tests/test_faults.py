@@ -5,7 +5,7 @@ a temporary directory, ``pg_ctl`` on a free loopback port, its socket in that
 directory, run as the ``postgres`` OS user when we are root): the machine's own
 server is never touched, so the tests may stop and start this one at will.
 Where the PostgreSQL server binaries are missing the tests are skipped, saying
-so. The app runs under real ``pserve`` processes (bench/reliability.py) with
+so. The app runs under real ``pserve`` processes (sessapp.testing.load) with
 simulated browsers going round the site while the fault happens:
 
 (a) the database stops mid-run: every answer that needed it is a 503 with
@@ -41,20 +41,19 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bench.reliability import (
-    SESSION_COOKIE,
+from sessapp.testing.load.browser import Browser
+from sessapp.testing.load.checks import Stats
+from sessapp.testing.load.constants import SESSION_COOKIE
+from sessapp.testing.load.database import Database, create_users
+from sessapp.testing.load.processes import (
     AppServer,
-    Browser,
-    Database,
-    MixRun,
-    Stats,
     app_servers,
-    create_users,
     free_port,
     log_records,
-    same_session_phase,
     transient_retries,
 )
+from sessapp.testing.load.races import same_session_phase
+from sessapp.testing.load.workload import MixRun
 
 PG_BIN = Path(os.environ.get("SESSAPP_PG_BIN", "/usr/lib/postgresql/15/bin"))
 PG_TIMEOUT = 60  # seconds for initdb / start / stop

@@ -60,4 +60,6 @@ def run(body: Callable[[list[str]], int], argv: list[str] | None = None) -> int:
         print(f"{prog}: database error: {first_line}", file=sys.stderr)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
+    except EOFError:  # Ctrl-D at a prompt
+        print(f"{prog}: no input (end of file); nothing was changed", file=sys.stderr)
     return 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import sys
 
 from ..accounts import audit, lockout
@@ -57,6 +58,11 @@ def _body(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     env = load_environment(args.config_uri)
+    if sys.stderr.isatty():
+        # A person at a terminal reads the one line this command prints; the
+        # change is stored as an auth event all the same. The JSON log record
+        # is for log shippers, which run without a terminal.
+        logging.getLogger(audit.log.name).setLevel(logging.WARNING)
     hasher = PasswordHasher(env.settings.auth.bcrypt_rounds)
     policy = PasswordPolicy(env.settings.auth.password_min_length)
     now = SystemClock().now()

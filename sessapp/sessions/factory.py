@@ -39,6 +39,14 @@ class SessionTurns:
     token there does the same job. A request that waits past ``TURN_TIMEOUT``
     goes on without its turn: the versioned write still keeps it from losing an
     update.
+
+    tests/test_session_turns.py fails without turns; so did, in 2 runs of 3, 8
+    waitress threads writing one session (503 once retries ran out:
+    tests/test_concurrency.py, ..._all_succeed_first_time[sqlite]). With
+    ``BEGIN IMMEDIATE`` instead, that test passes, but 4 users storing session
+    data while 2 others mistyped their current password at bcrypt cost 12 got
+    10-11 writes through in 8 s (p50 2.0-3.4 s, worst 9.7-10.8 s: the busy
+    timeout) against 365-461 (p50 60-79 ms) with turns; docs/performance.md.
     """
 
     def __init__(self) -> None:

@@ -10,6 +10,7 @@ from pyramid.view import view_config
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from .. import schema
 from ..accounts.devices import cookie_name as device_cookie_name
 from ..security.acl import PUBLIC
 from ..security.redirects import safe_next
@@ -90,13 +91,27 @@ def theme(request: Any) -> Any:
     return response
 
 
+def _unavailable(status: str) -> Response:
+    # json_body, not a text body: Response(body=str) without a charset raises
+    # TypeError, which turned this 503 into a 500. Retry-After is set after: a
+    # ``headers=`` argument would replace the Content-Type with it.
+    response = Response(json_body={"status": status}, status=503)
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 @view_config(route_name="healthz", permission=PUBLIC)
 def healthz(request: Any) -> Response:
+    """200 when the database answers and its schema is the one this code needs;
+    503 otherwise, so a load balancer keeps traffic off a process that would
+    fail every sign-in (the body says which: run sessapp-initdb when "schema
+    behind")."""
+    expected = request.registry.get("schema_heads")
     try:
-        request.dbsession.execute(text("SELECT 1"))
+        if expected is None:
+            request.dbsession.execute(text("SELECT 1"))
+        elif schema.stored_revisions(request.dbsession.connection()) != expected:
+            return _unavailable("schema behind")
     except SQLAlchemyError:
-        # json_body, not a text body: Response(body=str) without a charset
-        # raises TypeError, which turned this 503 into a 500.
-        return Response(json_body={"status": "unavailable"}, status=503,
-                        headers={"Retry-After": "5"})
+        return _unavailable("unavailable")
     return Response(json_body={"status": "ok"})
