@@ -20,6 +20,7 @@ KEY_BYTES = 32
 
 # One label per purpose; a new use of the secret adds its own line.
 CSRF_COOKIE = "anonymous csrf cookie"
+DEVICE_COOKIE = "device cookie"
 
 
 def hkdf_sha256(secret: bytes, salt: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:

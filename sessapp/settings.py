@@ -58,6 +58,9 @@ class AuthSettings:
     bcrypt_rounds: int = 12
     password_min_length: int = 12
     throttle_max_failures: int = 5
+    # One IP may be an office or a carrier NAT: many people's typos, so far more
+    # than one account's budget, yet still a wall for a spray over many names.
+    throttle_ip_max_failures: int = 100
     throttle_window: int = 15 * 60
     api_token_max_days: int = 365
     # Refusals of requests without valid credentials kept as auth-event rows per
@@ -149,6 +152,7 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "auth.bcrypt_rounds": (_rounds, "auth.bcrypt_rounds"),
     "auth.password_min_length": (_min_password_length, "auth.password_min_length"),
     "auth.throttle.max_failures": (as_positive, "auth.throttle_max_failures"),
+    "auth.throttle.ip_max_failures": (as_positive, "auth.throttle_ip_max_failures"),
     "auth.throttle.window": (as_positive, "auth.throttle_window"),
     "auth.api_token_max_days": (as_positive, "auth.api_token_max_days"),
     SECRET_KEY: (_as_secret, "secret"),

@@ -48,6 +48,7 @@ EVENT_NAMES = {
     "login_failure": "Failed sign-in",
     "login_throttled": "Sign-in refused (too many attempts)",
     "reauth_failure": "Wrong current password entered",
+    "account_locked": "Sign-in locked for new browsers after too many wrong passwords",
     "logout": "Signed out",
     "register": "Account created",
     "password_changed": "Password changed",
@@ -66,6 +67,7 @@ EVENT_NAMES = {
     "shell_disabled": "Account disabled with sessapp-user",
     "shell_enabled": "Account enabled with sessapp-user",
     "shell_sessions_revoked": "Sessions ended with sessapp-user",
+    "shell_unlocked": "Sign-in lock lifted with sessapp-user",
 }
 
 

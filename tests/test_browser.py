@@ -222,3 +222,32 @@ def test_the_forbidden_page(harness, open_page):
     response = page.goto("/admin")
     assert response.status == 403
     assert "permission" in page.locator("main").inner_text()
+
+
+def test_the_device_cookie_outlives_logout_and_lets_the_owner_past_a_lockout(harness, open_page):
+    """Logout's Clear-Site-Data must not take the device cookie with it: Chromium
+    honours the header, so this is the place to see the cookie survive."""
+    harness.make_user("alice")
+    owner = open_page()
+    sign_in(owner)
+    owner.locator("header").get_by_role("button", name="Log out").click()
+    owner.wait_for_url(re.compile(r"/$"))
+    names = {cookie["name"] for cookie in owner.context.cookies()}
+    assert "device" in names and "session" not in names
+
+    stranger = open_page("/login")
+    for _ in range(harness.registry.sessapp_settings.auth.throttle_max_failures + 1):
+        stranger.get_by_label("Username").fill("alice")
+        stranger.get_by_label("Password").fill("not the password at all")
+        stranger.get_by_role("button", name="Sign in").click()
+        stranger.wait_for_load_state()
+    assert "Too many attempts" in stranger.locator("main").inner_text()
+
+    sign_in(owner)  # the owner's browser is not held
+    assert "alice" in owner.locator("header").inner_text()
+    fresh = open_page("/login")
+    fresh.get_by_label("Username").fill("alice")
+    fresh.get_by_label("Password").fill(PASSWORD)
+    fresh.get_by_role("button", name="Sign in").click()
+    fresh.wait_for_load_state()
+    assert "Too many attempts" in fresh.locator("main").inner_text()

@@ -162,7 +162,8 @@ def test_user_add_without_a_password_on_stdin_fails_in_one_line(harness):
     assert harness.count("users") == 0
 
 
-@pytest.mark.parametrize("command", ["set-password", "disable", "enable", "revoke-sessions"])
+@pytest.mark.parametrize("command", ["set-password", "disable", "enable", "revoke-sessions",
+                                     "unlock"])
 def test_user_commands_report_an_unknown_user_in_one_line(harness, command):
     result = user(harness, command, "nobody", stdin=NEW_PASSWORD + "\n")
     assert_one_line_error(result, "sessapp-user:", "no such user: nobody")
@@ -227,6 +228,23 @@ def _events(harness: Any) -> list[tuple[str, str | None, str | None, str | None]
         return [tuple(row) for row in connection.execute(
             select(AuthEvent.event, AuthEvent.username, AuthEvent.ip, AuthEvent.user_agent)
             .order_by(AuthEvent.id))]
+
+
+def test_unlock_lifts_the_lock_strangers_made_and_is_audited(harness, browser_factory):
+    add_user(harness, "bob")
+    add_user(harness, "carol")
+    limit = harness.registry.sessapp_settings.auth.throttle_max_failures
+    for name in ("bob", "carol"):
+        attacker = browser_factory(f"203.0.113.{len(name)}")
+        for _ in range(limit):
+            attacker.login(name, "not the password", status=422)
+    browser_factory().login("bob", status=429)
+    result = user(harness, "unlock", "BOB")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"unlocked bob; forgot {limit} failed sign-in(s)"
+    browser_factory().login("bob", status=303)
+    browser_factory().login("carol", status=429)  # only the one named
+    assert [event[0] for event in _events(harness)].count("shell_unlocked") == 1
 
 
 def test_every_account_change_from_the_shell_is_an_auth_event(harness, browser_factory):

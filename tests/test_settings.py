@@ -43,6 +43,7 @@ def test_values_are_parsed():
         "session.secure": "yes",
         "auth.policies": "bearer\nsession",
         "auth.throttle.max_failures": "3",
+        "auth.throttle.ip_max_failures": "250",
         "sessapp.registration": "off",
     })
     assert settings.session.idle_timeout == 600
@@ -50,6 +51,7 @@ def test_values_are_parsed():
     assert settings.session.cookie.secure is True
     assert settings.auth.policies == ("bearer", "session")
     assert settings.auth.throttle_max_failures == 3
+    assert settings.auth.throttle_ip_max_failures == 250
     assert settings.registration is False
 
 
@@ -64,6 +66,8 @@ def test_values_are_parsed():
     ("session.secure", "maybe", "session.secure"),
     ("auth.bcrypt_rounds", "40", "auth.bcrypt_rounds"),
     ("auth.password_min_length", "7", "auth.password_min_length"),
+    ("auth.throttle.ip_max_failures", "0", "auth.throttle.ip_max_failures"),
+    ("auth.throttle.ip_max_failures", "many", "auth.throttle.ip_max_failures"),
     ("auth.policies", "", "auth.policies"),
     ("auth.policies", "session session", "auth.policies"),
     ("sessapp.environment", "staging", "sessapp.environment"),

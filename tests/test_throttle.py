@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from conftest import PASSWORD
+from conftest import PASSWORD, new_browser
 
 
 def fail(browser, username: str, status: int = 422):
     return browser.login(username, "definitely not the password", status=status)
 
 
-def test_one_address_is_stopped_across_many_usernames(harness, browser_factory):
+def test_one_address_is_stopped_across_many_usernames(make_harness):
+    harness = make_harness(**{"auth.throttle.ip_max_failures": 8})
     harness.make_user("alice")
-    attacker = browser_factory("203.0.113.66")
-    limit = harness.registry.sessapp_settings.auth.throttle_max_failures
-    for index in range(limit):
+    attacker = new_browser(harness, "203.0.113.66")
+    for index in range(8):
         fail(attacker, f"guess-{index}")
     response = fail(attacker, "a-fresh-name", status=429)
     assert int(response.headers["Retry-After"]) > 0
     attacker.login("alice", PASSWORD, status=429)  # the right password too
-    browser_factory("198.51.100.7").login("alice", PASSWORD, status=303)
+    new_browser(harness, "198.51.100.7").login("alice", PASSWORD, status=303)
+
+
+def test_the_address_budget_is_its_own_setting(harness):
+    limits = harness.registry.throttle_limits
+    auth = harness.registry.sessapp_settings.auth
+    assert limits["login_ip"].max_hits == auth.throttle_ip_max_failures == 100
+    assert limits["login_account"].max_hits == auth.throttle_max_failures == 5
 
 
 def test_an_account_is_stopped_from_every_address_and_others_are_not(harness, browser_factory):

@@ -17,8 +17,9 @@ from conftest import PASSWORD
 from pyramid.interfaces import IRequestFactory
 from pyramid.scripting import prepare
 
-from sessapp.accounts import admin, api_tokens, own_account, registration, signin
+from sessapp.accounts import admin, api_tokens, devices, own_account, registration, signin
 from sessapp.accounts.errors import AccountError, NotFound, Throttled
+from sessapp.accounts.usernames import username_key
 from sessapp.models import User
 
 ATTACKER_IP = "203.0.113.9"
@@ -26,12 +27,14 @@ ATTACKER_IP = "203.0.113.9"
 
 @contextmanager
 def request_for(harness: Any, *, ip: str = "192.0.2.10", commit: bool = True,
-                user_id: int | None = None) -> Iterator[Any]:
+                user_id: int | None = None, cookie: str = "") -> Iterator[Any]:
     """A request of the app in its own transaction (committed unless the test
     raised or ``commit`` is false); finished callbacks run at the end, as after
-    a response. ``user_id`` signs the request's session in first."""
+    a response. ``user_id`` signs the request's session in first; ``cookie`` is
+    the Cookie header it carries."""
     factory = harness.registry.getUtility(IRequestFactory)
-    request = factory.blank("/", environ={"REMOTE_ADDR": ip, "HTTP_USER_AGENT": "tests"})
+    request = factory.blank("/", environ={"REMOTE_ADDR": ip, "HTTP_USER_AGENT": "tests",
+                                          "HTTP_COOKIE": cookie})
     env = prepare(request=request, registry=harness.registry)
     request.tm.begin()
     try:
@@ -109,7 +112,50 @@ def test_reauthentication_names_the_field_and_counts_the_failure(harness):
     assert refused.value.field == "current_password"
     assert str(refused.value) == signin.REAUTH_FAILED
     assert _events(harness, "reauth_failure") == 1
-    assert harness.count("throttle_hits", "scope = 'login_account'") == 1
+    # Counted against the session alone: the account stays open to sign-ins.
+    assert harness.count("throttle_hits", "scope = 'reauth_session'") == 1
+    assert harness.count("throttle_hits", "scope = 'login_account'") == 0
+
+
+def _lock_for_strangers(harness: Any, username: str = "alice") -> None:
+    for _ in range(harness.registry.sessapp_settings.auth.throttle_max_failures):
+        with request_for(harness, ip=ATTACKER_IP, commit=False) as request, \
+                pytest.raises(signin.SignInRefused):
+            signin.sign_in(request, username, "wrong")
+
+
+def _device_cookie_for(harness: Any, username: str) -> str:
+    key = devices.signing_key(harness.registry.sessapp_settings)
+    return f"device={devices.encode(key, username_key(username), 'some-nonce')}"
+
+
+def test_sign_in_with_the_accounts_device_cookie_is_not_held_by_its_lock(harness):
+    harness.make_user()
+    _lock_for_strangers(harness)
+    assert _events(harness, "account_locked") == 1
+    with request_for(harness, commit=False) as request, pytest.raises(Throttled):
+        signin.sign_in(request, "alice", PASSWORD)
+    bobs = _device_cookie_for(harness, "bob")
+    with request_for(harness, commit=False, cookie=bobs) as request, pytest.raises(Throttled):
+        signin.sign_in(request, "alice", PASSWORD)
+    with request_for(harness, cookie=_device_cookie_for(harness, "ALICE")) as request:
+        assert signin.sign_in(request, "alice", PASSWORD).username == "alice"
+
+
+def test_a_trusted_devices_failure_counts_against_that_device_alone(harness):
+    harness.make_user()
+    with request_for(harness, commit=False, cookie=_device_cookie_for(harness, "alice")) \
+            as request, pytest.raises(signin.SignInRefused):
+        signin.sign_in(request, "alice", "wrong")
+    assert harness.count("throttle_hits", "scope = 'login_device'") == 1
+    assert harness.count("throttle_hits", "scope <> 'login_device'") == 0
+
+
+def test_reauthentication_is_not_held_by_a_lock_on_the_account(harness):
+    user_id = harness.make_user()
+    _lock_for_strangers(harness)
+    with request_for(harness, ip=ATTACKER_IP, user_id=user_id, commit=False) as request:
+        signin.reauthenticate(request, request.dbsession.get(User, user_id), PASSWORD)
 
 
 def test_change_password_refused_by_a_wrong_current_password_changes_nothing(harness):

@@ -42,7 +42,7 @@ USERNAME_MAX = 150
 USER_AGENT_MAX = 300
 FAILURES = frozenset({
     "login_failure", "login_throttled", "reauth_failure", "csrf_failure", "forbidden",
-    "register_throttled", "api_token_throttled", "bearer_refused",
+    "register_throttled", "api_token_throttled", "bearer_refused", "account_locked",
 })
 
 

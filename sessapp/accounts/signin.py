@@ -15,7 +15,7 @@ from pyramid.security import forget, remember
 
 from ..clock import get_clock
 from ..models import User
-from . import audit, throttle
+from . import audit, devices, lockout, throttle
 from .errors import AccountError, Throttled
 from .users import authenticate
 
@@ -34,17 +34,23 @@ def sign_in(request: Any, username: str, password: str) -> User:
 
     A throttled attempt is refused unchecked and not counted, so hammering
     cannot extend the lock. Exactly one bcrypt check runs on every other path.
+    A browser with the account's device cookie is judged by its own budget, so
+    a lock made by others does not hold it; a success gives a new device cookie.
     """
     limits, now = request.registry.throttle_limits, get_clock(request.registry).now()
-    wait = throttle.login_retry_after(request.dbsession, limits, username,
-                                      request.client_addr, now)
-    if wait is not None:
+    device = devices.trusted_device(request, username)
+    budget = throttle.sign_in_budget(request.dbsession, limits, username,
+                                     request.client_addr, device, now)
+    if budget.retry_after is not None:
         audit.record(request, "login_throttled", username=username, store=False)
-        raise Throttled(throttle.wait_message(wait), wait)
+        raise Throttled(throttle.wait_message(budget.retry_after), budget.retry_after)
     user = authenticate(request.dbsession, request.registry.password_hasher, username, password)
     if user is None:
         audit.record(request, "login_failure", username=username,
-                     also=throttle.login_failure_hits(limits, username, request.client_addr, now))
+                     also=throttle.login_failure_hits(limits, username, request.client_addr,
+                                                      device, now))
+        if budget.locks_account:
+            lockout.account_locked(request, username)
         raise SignInRefused(LOGIN_FAILED)
     start_session(request, user)
     return user
@@ -52,9 +58,11 @@ def sign_in(request: Any, username: str, password: str) -> User:
 
 def start_session(request: Any, user: User) -> None:
     """Sign ``user`` in: a new session id (the old one dies in the same
-    transaction), a new CSRF token, an audit event naming the new session."""
+    transaction), a new CSRF token, a new device cookie, an audit event naming
+    the new session."""
     remember(request, str(user.id), user=user)
     new_csrf_token(request)
+    devices.issue(request, user)
     audit.record(request, "login_success", user=user,
                  session_public_id=request.session.public_id)
 
@@ -70,17 +78,19 @@ def reauthenticate(request: Any, user: User, password: str) -> None:
     :class:`Throttled` or an :class:`AccountError` about ``current_password``.
 
     Re-entering the password is a sign-in in disguise: it is throttled and
-    audited like one, so a stolen session cannot be used to guess it.
+    audited like one, so a stolen session cannot be used to guess it. Its budget
+    is the session's own (keyed by its public id): other clients' failures on
+    the account or the IP never block the owner's password change, and this
+    session's failures never lock the account for anyone else.
     """
-    limits, now = request.registry.throttle_limits, get_clock(request.registry).now()
-    wait = throttle.login_retry_after(request.dbsession, limits, user.username,
-                                      request.client_addr, now)
+    limit, now = request.registry.throttle_limits["reauth_session"], \
+        get_clock(request.registry).now()
+    key = request.session.public_id
+    wait = limit.retry_after(request.dbsession, key, now)
     if wait is not None:
         audit.record(request, "login_throttled", user=user, store=False)
         raise Throttled(throttle.wait_message(wait), wait, "current_password")
     if request.registry.password_hasher.verify(password, user.password_hash):
         return
-    audit.record(request, "reauth_failure", user=user,
-                 also=throttle.login_failure_hits(limits, user.username,
-                                                  request.client_addr, now))
+    audit.record(request, "reauth_failure", user=user, also=[limit.hit(key, now)])
     raise AccountError(REAUTH_FAILED, "current_password")

@@ -1,6 +1,7 @@
-"""Rate limits counted in the database: failed logins per account and per client
-IP, registrations per IP, API-token creations per user, and the refusals of
-credential-less requests stored per IP (see ``audit.record_refusal``).
+"""Rate limits counted in the database: failed sign-ins per account, per client
+IP and per trusted device, failed re-authentications per session, registrations
+per IP, API-token creations per user, and the refusals of credential-less
+requests stored per IP (see ``audit.record_refusal``).
 
 A limit is ``max_hits`` per sliding ``window`` seconds. Past it, the answer is
 429 with ``Retry-After`` = the seconds until the oldest counted hit leaves the
@@ -9,11 +10,13 @@ the check does not depend on whether the account exists.
 
 The trade-off against lock-outs: refused attempts are not counted, so an
 attacker cannot extend a lock by hammering it; a lock always ends one window
-after the last counted failure. Keeping a victim's account locked therefore
-takes a fresh burst of failures every window, and each burst also counts
-against the attacker's IP, which is locked at the same threshold. The victim
-meanwhile keeps every session already signed in (throttling never ends
-sessions) and an operator can see the bursts in the audit log.
+after the last counted failure. And the lock holds only for clients the
+account has never seen: a browser holding the account's device cookie
+(:mod:`.devices`) is judged by its own budget alone, and a signed-in session
+re-authenticating by its own, so whoever guesses cannot lock the owner out of
+signing in or of changing the password. The per-IP limit is far higher than the
+per-account one: it stops a spray over many usernames, not the typos of an
+office behind one NAT.
 """
 
 from __future__ import annotations
@@ -40,8 +43,12 @@ class Limit:
 
     def retry_after(self, dbsession: Session, key: str, now: datetime) -> int | None:
         """Seconds until another attempt is allowed, or None if allowed now."""
+        return self.check(dbsession, key, now)[0]
+
+    def check(self, dbsession: Session, key: str, now: datetime) -> tuple[int | None, int]:
+        """:meth:`retry_after`, and how many attempts are left in the window."""
         if self.max_hits == 0:
-            return self.window
+            return self.window, 0
         since = now - timedelta(seconds=self.window)
         recent = dbsession.scalars(
             select(ThrottleHit.occurred_at)
@@ -51,9 +58,9 @@ class Limit:
             .limit(self.max_hits)
         ).all()
         if len(recent) < self.max_hits:
-            return None
+            return None, self.max_hits - len(recent)
         frees_at = recent[-1] + timedelta(seconds=self.window)
-        return max(1, math.ceil((frees_at - now).total_seconds()))
+        return max(1, math.ceil((frees_at - now).total_seconds())), 0
 
     def hit(self, key: str, now: datetime) -> ThrottleHit:
         """A hit to store: in the request's transaction (:meth:`count`), or with a
@@ -69,12 +76,22 @@ class Limit:
 def limits(settings: Any) -> dict[str, Limit]:
     auth = settings.auth
     window = auth.throttle_window
-    found = {
-        scope: Limit(scope, auth.throttle_max_failures, window)
-        for scope in ("login_account", "login_ip", "register_ip", "api_token_user")
+    budgets = {
+        scope: auth.throttle_max_failures
+        for scope in ("login_account", "login_device", "reauth_session", "register_ip",
+                      "api_token_user")
     }
-    found["refusal_ip"] = Limit("refusal_ip", auth.refusals_stored_per_ip, window)
-    return found
+    budgets["login_ip"] = auth.throttle_ip_max_failures
+    budgets["refusal_ip"] = auth.refusals_stored_per_ip
+    return {scope: Limit(scope, hits, window) for scope, hits in budgets.items()}
+
+
+def clear(dbsession: Session, scope: str, key: str) -> int:
+    """Forget every hit counted against ``key``: an operator lifting a lock."""
+    return dbsession.execute(
+        delete(ThrottleHit).where(ThrottleHit.scope == scope, ThrottleHit.key == key[:KEY_MAX])
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def prune(dbsession: Session, now: datetime, window: int, batch_size: int) -> int:
@@ -96,24 +113,48 @@ def client_key(ip: str | None) -> str:
     return ip or "unknown"
 
 
-def login_retry_after(
-    dbsession: Session, limits: dict[str, Limit], username: str, ip: str | None, now: datetime
-) -> int | None:
-    """Seconds to wait before this account may be tried again from this IP."""
-    waits = [
-        limits["login_account"].retry_after(dbsession, username_key(username), now),
-        limits["login_ip"].retry_after(dbsession, client_key(ip), now),
-    ]
-    return max((wait for wait in waits if wait), default=None)
+@dataclass(frozen=True)
+class SignInBudget:
+    """What is left for one sign-in attempt: ``retry_after`` is None when it may
+    be checked; ``locks_account`` says whether failing it exhausts the account's
+    shared budget (it is the last attempt a stranger has there)."""
+
+    retry_after: int | None
+    locks_account: bool = False
+
+
+def sign_in_budget(
+    dbsession: Session, limits: dict[str, Limit], username: str, ip: str | None,
+    device: str | None, now: datetime,
+) -> SignInBudget:
+    """Whether ``username`` may be tried now from this IP, or by the trusted
+    ``device`` (the nonce of a valid device cookie for this account), which is
+    judged by its own budget alone: other clients' failures never hold it."""
+    if device is not None:
+        return SignInBudget(limits["login_device"].retry_after(dbsession, device, now))
+    account_wait, account_left = limits["login_account"].check(
+        dbsession, username_key(username), now)
+    ip_wait = limits["login_ip"].retry_after(dbsession, client_key(ip), now)
+    wait = max((w for w in (account_wait, ip_wait) if w), default=None)
+    return SignInBudget(wait, wait is None and account_left == 1)
 
 
 def login_failure_hits(
-    limits: dict[str, Limit], username: str, ip: str | None, now: datetime
+    limits: dict[str, Limit], username: str, ip: str | None, device: str | None, now: datetime
 ) -> list[ThrottleHit]:
+    """The counts of one failed sign-in: a trusted device's own, or else the
+    account's and the IP's."""
+    if device is not None:
+        return [limits["login_device"].hit(device, now)]
     return [
         limits["login_account"].hit(username_key(username), now),
         limits["login_ip"].hit(client_key(ip), now),
     ]
+
+
+def clear_account(dbsession: Session, username: str) -> int:
+    """Lift the account's lock for strangers: its counted failures are deleted."""
+    return clear(dbsession, "login_account", username_key(username))
 
 
 def wait_message(retry_after: int) -> str:

@@ -19,7 +19,8 @@ class ThrottleHit(Base):
     __table_args__ = (Index("ix_throttle_hits_lookup", "scope", "key", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # What is limited: "login_account", "login_ip", "register_ip", "api_token_user".
+    # What is limited: "login_account", "login_ip", "login_device", "reauth_session",
+    # "register_ip", "api_token_user".
     scope: Mapped[str] = mapped_column(String(20))
     # The normalized username, the client IP or the user id.
     key: Mapped[str] = mapped_column(ExactString(600))

@@ -11,7 +11,7 @@ import getpass
 import logging
 import sys
 
-from ..accounts import audit
+from ..accounts import audit, lockout
 from ..accounts import users as accounts
 from ..accounts.errors import AccountError
 from ..accounts.password_policy import PasswordPolicy
@@ -51,7 +51,8 @@ def _body(argv: list[str]) -> int:
     for name, text in (("set-password", "set a new password (ends every session)"),
                        ("disable", "disable the account and end its sessions and tokens"),
                        ("enable", "enable the account"),
-                       ("revoke-sessions", "end every session of the user")):
+                       ("revoke-sessions", "end every session of the user"),
+                       ("unlock", "lift the lock too many wrong passwords put on signing in")):
         commands.add_parser(name, help=text).add_argument("username")
     commands.add_parser("list", help="list users")
     args = parser.parse_args(argv)
@@ -96,6 +97,11 @@ def _body(argv: list[str]) -> int:
                 ended = accounts.end_sessions(dbsession, user)
                 audit.record_from_shell(dbsession, "shell_sessions_revoked", now, user=user)
                 print(f"ended {ended} session(s) of {user.username}")
+            elif args.command == "unlock":
+                user = _user(dbsession, args.username)
+                cleared = lockout.unlock(dbsession, user)
+                audit.record_from_shell(dbsession, "shell_unlocked", now, user=user)
+                print(f"unlocked {user.username}; forgot {cleared} failed sign-in(s)")
             else:
                 for user in accounts.list_users(dbsession):
                     state = "disabled" if user.disabled else "active"

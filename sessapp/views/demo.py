@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import schema
+from ..accounts.devices import cookie_name as device_cookie_name
 from ..security.acl import PUBLIC
 from ..security.redirects import safe_next
 from ..sessions import SessionDataError
@@ -62,10 +63,12 @@ def session_data_post(request: Any) -> Any:
 @view_config(route_name="cookies", renderer="json", permission=PUBLIC)
 def cookies(request: Any) -> dict[str, str]:
     """The cookies sent, secrets redacted: a page that echoes the CSRF cookie
-    would hand it to any script that can read this page."""
+    would hand it to any script that can read this page, and the device cookie
+    is a credential too (with it, a lock holds no longer)."""
     settings = request.registry.sessapp_settings
-    secret = {settings.session.cookie_name, settings.csrf_cookie_name}
-    return {key: (REDACTED if key in secret else value) for key, value in request.cookies.items()}
+    hidden = {settings.session.cookie_name, settings.csrf_cookie_name,
+              device_cookie_name(settings)}
+    return {key: (REDACTED if key in hidden else value) for key, value in request.cookies.items()}
 
 
 @view_config(route_name="theme", request_method="POST", permission=PUBLIC)

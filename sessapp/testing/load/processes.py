@@ -55,6 +55,7 @@ def load_settings(threads: int) -> dict[str, str]:
     waitress's threads plus headroom, as the README advises."""
     return {
         "auth.throttle.max_failures": "100000",
+        "auth.throttle.ip_max_failures": "100000",
         "sqlalchemy.pool_size": str(threads + 2),
         "sqlalchemy.max_overflow": "4",
         "sqlalchemy.pool_timeout": "20",

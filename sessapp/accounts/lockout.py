@@ -1,0 +1,39 @@
+"""An account's lock for strangers: recorded once when it starts, lifted by an
+operator.
+
+A lock starts when a failed sign-in from a client without the account's device
+cookie uses up the account's shared budget. Refused attempts are not counted,
+so the budget is used up once per lock: one ``account_locked`` event each,
+however long someone keeps hammering. The owner's own browsers and sessions are
+not held by it (see :mod:`.throttle`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..models import User
+from . import audit, throttle
+from .users import find_user
+
+
+def account_locked(request: Any, username: str) -> None:
+    """Record that ``username``'s shared budget just ran out (named by the user
+    when the account exists, by the name tried otherwise), then tell the owner."""
+    user = find_user(request.dbsession, username)
+    audit.record(request, "account_locked", user=user, username=username)
+    if user is not None:
+        notify_owner_of_lockout(request, user)
+
+
+def notify_owner_of_lockout(request: Any, user: User) -> None:
+    """Where a notice to the owner will be queued (mail, in the outbox), once
+    sessapp sends mail. It does nothing yet; the event is on ``/sessions``."""
+
+
+def unlock(dbsession: Session, user: User) -> int:
+    """Lift ``user``'s lock: the account's counted failures are forgotten.
+    Returns how many there were."""
+    return throttle.clear_account(dbsession, user.username)
