@@ -55,17 +55,18 @@ EVENT_NAMES = {
     "sessions_revoked_others": "Every other session was ended",
     "api_token_created": "API token created",
     "api_token_revoked": "API token revoked",
+    "api_tokens_revoked_all": "Every API token was revoked",
     "csrf_failure": "Form rejected (bad CSRF token)",
     "forbidden": "Access refused",
     "admin_disable": "Account disabled by an admin",
     "admin_enable": "Account enabled by an admin",
-    "admin_revoke_sessions": "Sessions ended by an admin",
+    "admin_revoke_sessions": "Sessions and API tokens ended by an admin",
     "admin_revoke_everyone": "Everyone's sessions ended by an admin",
     "shell_user_added": "Account created with sessapp-user",
     "shell_password_set": "Password set with sessapp-user",
     "shell_disabled": "Account disabled with sessapp-user",
     "shell_enabled": "Account enabled with sessapp-user",
-    "shell_sessions_revoked": "Sessions ended with sessapp-user",
+    "shell_sessions_revoked": "Sessions and API tokens ended with sessapp-user",
 }
 
 

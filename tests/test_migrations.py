@@ -26,4 +26,4 @@ def test_upgrade_is_idempotent(db_url):
     with engine.connect() as connection:
         revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
-    assert revision == "0002"
+    assert revision == "0004"

@@ -17,7 +17,7 @@ from conftest import PASSWORD
 from pyramid.interfaces import IRequestFactory
 from pyramid.scripting import prepare
 
-from sessapp.accounts import admin, api_tokens, own_account, registration, signin
+from sessapp.accounts import admin, own_account, registration, signin
 from sessapp.accounts.errors import AccountError, NotFound, Throttled
 from sessapp.models import User
 
@@ -179,7 +179,7 @@ def test_api_token_issue_names_the_bad_field(harness):
                                   ("ok", max_days + 1, "expires_in_days"),
                                   ("ok", True, "expires_in_days")]:
             with pytest.raises(AccountError) as refused:
-                api_tokens.issue(request, user, name, days)
+                own_account.issue_token(request, user, name, days, None, PASSWORD)
             assert refused.value.field == field
     assert harness.count("api_tokens") == 0
 
@@ -188,13 +188,14 @@ def test_api_token_withdraw_refuses_another_users_token(harness):
     alice = harness.make_user("alice")
     bob = harness.make_user("bob")
     with request_for(harness, user_id=bob) as request:
-        token, _secret = api_tokens.issue(request, request.dbsession.get(User, bob), "b", 30)
+        token, _secret = own_account.issue_token(request, request.dbsession.get(User, bob),
+                                                 "b", 30, None, PASSWORD)
         token_id = token.id
     with request_for(harness, user_id=alice) as request:
         with pytest.raises(NotFound):
-            api_tokens.withdraw(request, request.dbsession.get(User, alice), token_id)
+            own_account.withdraw_token(request, request.dbsession.get(User, alice), token_id)
         with pytest.raises(NotFound):
-            api_tokens.withdraw(request, request.dbsession.get(User, alice), None)
+            own_account.withdraw_token(request, request.dbsession.get(User, alice), None)
     assert harness.count("api_tokens", "revoked_at IS NULL") == 1
 
 

@@ -9,6 +9,8 @@ from pyramid.response import Response
 
 from ..clock import get_clock
 
+MAX_PASSWORD_LENGTH = 4096
+
 
 class FieldError(ValueError):
     pass
@@ -38,6 +40,29 @@ def field(request: Any, name: str, *, max_length: int = 1024) -> str:
     if len(value) > max_length:
         raise FieldError(f"{name} is too long.")
     return value
+
+
+def token_request(request: Any) -> dict[str, Any]:
+    """name, expires_in_days, scopes and current_password from a JSON body or a
+    form (several ``scopes`` fields); FieldError for a body that cannot be one."""
+    body = json_body(request)
+    if body is None:
+        body = {key: request.POST.get(key) for key in
+                ("name", "expires_in_days", "current_password") if key in request.POST}
+        if "scopes" in request.POST:
+            body["scopes"] = request.POST.getall("scopes")
+    days = body.get("expires_in_days", 30)
+    if isinstance(days, str):
+        digits = days.strip()
+        # ASCII only: "²".isdigit() is true, and int() refuses it.
+        if digits.isascii() and digits.isdigit() and len(digits) <= 9:
+            days = int(digits)
+    password = body.get("current_password") or ""
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
+        raise FieldError(f"current_password must be text of at most {MAX_PASSWORD_LENGTH}"
+                         " characters.")
+    return {"name": body.get("name"), "days": days, "scopes": body.get("scopes"),
+            "current_password": password}
 
 
 def wants_json(request: Any) -> bool:
