@@ -106,6 +106,7 @@ def test_a_token_can_never_make_tokens_whatever_its_scopes(browser, harness, sco
         "/api/tokens", {"name": "child", "expires_in_days": 1, "current_password": PASSWORD},
         headers=bearer(secret), status=403)
     assert_json_error(response, 403)
+    assert "cannot make tokens" in response.json["error"]
     assert harness.count("api_tokens") == 1
 
 
@@ -168,6 +169,7 @@ def test_a_read_token_reads_but_cannot_delete_tokens(browser, harness):
         response = client.delete(f"/api/tokens/{token_id}", headers=bearer(reader["token"]),
                                  status=403)
         assert_json_error(response, 403)
+        assert "write scope" in response.json["error"]
     assert harness.count("api_tokens", "revoked_at IS NULL") == 2
     assert me_status(harness, other["token"]) == 200
 
