@@ -122,7 +122,8 @@ class Client:
         return self.app.cookies["session"]
 
     def api_token(self) -> str:
-        reply = self.app.post_json("/api/tokens", {"name": "bench", "expires_in_days": 1},
+        reply = self.app.post_json("/api/tokens", {"name": "bench", "expires_in_days": 1,
+                                                   "current_password": PASSWORD},
                                    headers={"X-CSRF-Token": self.csrf("/profile")},
                                    status=201)
         return reply.json["token"]

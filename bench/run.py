@@ -201,7 +201,8 @@ def csrf_of(browser: Browser) -> str:
 
 def api_token(browser: Browser) -> str:
     status, _, body = browser.request(
-        "POST", "/api/tokens", json_body={"name": "bench", "expires_in_days": 1},
+        "POST", "/api/tokens",
+        json_body={"name": "bench", "expires_in_days": 1, "current_password": PASSWORD},
         headers={"X-CSRF-Token": csrf_of(browser)})
     if status != 201:
         raise RuntimeError(f"could not create an API token (status {status}): {body}")

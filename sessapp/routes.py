@@ -14,6 +14,8 @@ def includeme(config: Any) -> None:
     config.add_route("sessions", "/sessions")
     config.add_route("sessions_revoke_others", "/sessions/revoke-others")
     config.add_route("session_revoke", "/sessions/{public_id}/revoke")
+    config.add_route("token_create", "/tokens")
+    config.add_route("token_revoke", "/tokens/{token_id}/revoke")
     config.add_route("admin", "/admin")
     config.add_route("admin_revoke_everyone", "/admin/revoke-all-sessions")
     config.add_route("admin_user_action", "/admin/users/{user_id}/{action}")

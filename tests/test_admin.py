@@ -26,7 +26,8 @@ def admin_post(browser: Browser, path: str, *, status: int = 303,
 def bearer_token_for(browser: Browser) -> str:
     """Create an API token through the API with the browser's session."""
     token = browser.csrf_token("/profile")
-    return browser.post_json("/api/tokens", {"name": "script", "expires_in_days": 7},
+    return browser.post_json("/api/tokens", {"name": "script", "expires_in_days": 7,
+                                                "current_password": PASSWORD},
                              headers={"X-CSRF-Token": token}, status=201).json["token"]
 
 

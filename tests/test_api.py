@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from sessapp.accounts.api_tokens import PREFIX
 
-TOKEN_KEYS = {"id", "name", "token", "expires_at"}
+TOKEN_KEYS = {"id", "name", "token", "expires_at", "scopes"}
 
 
 # -- helpers ----------------------------------------------------------------
@@ -28,13 +28,17 @@ def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-def create_token(browser: Browser, name: str = "ci", days: Any = 30, *,
-                 status: int = 201, headers: dict[str, str] | None = None) -> Any:
-    """POST /api/tokens with the browser's session cookie and its CSRF token."""
+def create_token(browser: Browser, name: Any = "ci", days: Any = 30, *,
+                 status: int = 201, headers: dict[str, str] | None = None,
+                 password: str | None = PASSWORD, **fields: Any) -> Any:
+    """POST /api/tokens with the browser's session cookie, its CSRF token and
+    the current password (``password=None`` leaves it out)."""
     if headers is None:
         headers = {"X-CSRF-Token": browser.csrf_token("/sessions")}
-    return browser.post_json("/api/tokens", {"name": name, "expires_in_days": days},
-                             headers=headers, status=status)
+    body = {"name": name, "expires_in_days": days, **fields}
+    if password is not None:
+        body["current_password"] = password
+    return browser.post_json("/api/tokens", body, headers=headers, status=status)
 
 
 def assert_json_error(response: Any, status: int) -> None:
@@ -60,8 +64,14 @@ def signed_in(testapp: Browser, alice: int) -> Browser:
 
 @pytest.fixture
 def secret(signed_in: Browser) -> str:
-    """A live API token of alice's."""
+    """A live API token of alice's, with the default scope (read)."""
     return create_token(signed_in).json["token"]
+
+
+@pytest.fixture
+def writer(signed_in: Browser) -> str:
+    """A live API token of alice's that may also write."""
+    return create_token(signed_in, "writer", scopes=["read", "write"]).json["token"]
 
 
 # -- /api/me --------------------------------------------------------------------
@@ -159,7 +169,8 @@ def test_invalid_name_is_422_json(signed_in, harness, name):
 
 
 def test_missing_name_is_422_json(signed_in, harness):
-    response = signed_in.post_json("/api/tokens", {"expires_in_days": 3},
+    response = signed_in.post_json("/api/tokens", {"expires_in_days": 3,
+                                                   "current_password": PASSWORD},
                                    headers={"X-CSRF-Token": signed_in.csrf_token("/sessions")},
                                    status=422)
     assert_json_error(response, 422)
@@ -197,23 +208,16 @@ def test_creating_a_token_anonymously_is_401(testapp, harness):
 # -- bearer tokens need no cookie and no CSRF token ----------------------------------
 
 
-def test_bearer_token_creates_and_deletes_tokens_without_cookie_or_csrf(
-        harness, alice, secret):
+def test_a_write_token_deletes_tokens_without_cookie_or_csrf(harness, signed_in, writer):
+    child = create_token(signed_in, "child").json
     client = script(harness)
-    created = client.post_json("/api/tokens", {"name": "child", "expires_in_days": 2},
-                               headers=bearer(secret), status=201)
-    no_cookie_sent(created)
-    assert set(created.json) == TOKEN_KEYS
-    child = created.json["token"]
-    assert client.get("/api/me", headers=bearer(child)).json["id"] == alice
-
-    deleted = client.delete(f"/api/tokens/{created.json['id']}", headers=bearer(secret),
-                            status=204)
+    client.get("/api/me", headers=bearer(child["token"]), status=200)
+    deleted = client.delete(f"/api/tokens/{child['id']}", headers=bearer(writer), status=204)
     no_cookie_sent(deleted)
     assert deleted.body == b""
-    client.get("/api/me", headers=bearer(child), status=401)
-    client.get("/api/me", headers=bearer(secret), status=200)
-    assert "Set-Cookie" not in created.headers
+    assert "Set-Cookie" not in deleted.headers
+    client.get("/api/me", headers=bearer(child["token"]), status=401)
+    client.get("/api/me", headers=bearer(writer), status=200)
     assert harness.count("sessions") == 1  # only the browser's, none for the script
 
 
@@ -255,11 +259,11 @@ def test_deleting_a_token_stops_it_at_once(signed_in, harness, secret):
     assert signed_in.get("/api/tokens").json["tokens"][0]["revoked"] is True
 
 
-def test_a_token_can_delete_itself(harness, signed_in, secret):
+def test_a_token_can_delete_itself(harness, signed_in, writer):
     client = script(harness)
-    token_id = client.get("/api/tokens", headers=bearer(secret)).json["tokens"][0]["id"]
-    client.delete(f"/api/tokens/{token_id}", headers=bearer(secret), status=204)
-    client.get("/api/me", headers=bearer(secret), status=401)
+    token_id = client.get("/api/tokens", headers=bearer(writer)).json["tokens"][0]["id"]
+    client.delete(f"/api/tokens/{token_id}", headers=bearer(writer), status=204)
+    client.get("/api/me", headers=bearer(writer), status=401)
 
 
 def test_deleting_someone_elses_token_is_404_and_it_keeps_working(signed_in, harness):
@@ -371,12 +375,13 @@ def test_a_token_with_a_session_cookie_of_someone_else_acts_as_the_token_owner(
     assert bobs.get("/api/me", headers=bearer(secret)).json["username"] == "alice"
 
 
-def test_fields_beyond_name_and_expiry_are_ignored_when_creating_a_token(
+def test_fields_beyond_name_expiry_and_scopes_are_ignored_when_creating_a_token(
         harness, signed_in, alice):
     bob = harness.make_user("bob")
     response = signed_in.post_json(
         "/api/tokens",
-        {"name": "ci", "expires_in_days": 1, "user_id": bob, "id": 999,
+        {"name": "ci", "expires_in_days": 1, "current_password": PASSWORD,
+         "user_id": bob, "id": 999,
          "revoked_at": "2020-01-01T00:00:00Z", "token": "chosen-by-the-client",
          "created_at": "2000-01-01T00:00:00Z", "last_used_at": "2000-01-01T00:00:00Z"},
         headers={"X-CSRF-Token": signed_in.csrf_token("/sessions")}, status=201)

@@ -28,7 +28,8 @@ def test_each_auth_event_leaves_a_row(harness, testapp):
     testapp.login("alice", "wrong password!!", status=422)
     testapp.login("alice")
     token = testapp.csrf_token("/profile")
-    testapp.post_json("/api/tokens", {"name": "t", "expires_in_days": 1},
+    testapp.post_json("/api/tokens", {"name": "t", "expires_in_days": 1,
+                                                "current_password": PASSWORD},
                       headers={"X-CSRF-Token": token}, status=201)
     testapp.logout()
     assert events(harness) == ["login_failure", "login_success", "api_token_created", "logout"]
@@ -98,7 +99,8 @@ def test_logs_hold_no_password_token_or_session_id(harness, testapp, audit_log):
     testapp.login("alice")
     session_token = testapp.session_token
     csrf = testapp.csrf_token("/profile")
-    api = testapp.post_json("/api/tokens", {"name": "t", "expires_in_days": 1},
+    api = testapp.post_json("/api/tokens", {"name": "t", "expires_in_days": 1,
+                                                "current_password": PASSWORD},
                             headers={"X-CSRF-Token": csrf}, status=201).json["token"]
     testapp.get("/api/me", headers={"Authorization": f"Bearer {api}"})
     testapp.get("/api/me", headers={"Authorization": "Bearer sessapp_" + "x" * 43}, status=401)

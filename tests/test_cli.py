@@ -16,14 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import webtest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from conftest import PASSWORD, TESTING_INI
 from servers import free_port, write_ini
 from sqlalchemy import select
 
+from sessapp.accounts import api_tokens
 from sessapp.clock import SystemClock
-from sessapp.models import AuthEvent, SessionRecord
+from sessapp.models import AuthEvent, SessionRecord, User
 from sessapp.sessions.tokens import new_public_id
 
 ROOT = Path(TESTING_INI).parent
@@ -208,19 +210,39 @@ def test_disable_ends_sessions_and_refuses_login_until_enable(harness, browser_f
     assert signed_in(browser_factory, "bob")
 
 
-def test_revoke_sessions_ends_every_session_of_the_user_only(harness, browser_factory):
+def _live_token(harness: Any, username: str) -> str:
+    """A live API token of ``username``'s, made straight in the database."""
+    with harness.transaction() as dbsession:
+        owner = dbsession.scalars(select(User).where(User.username == username)).one()
+        _, secret = api_tokens.create(dbsession, owner, "script", 30, SystemClock().now(),
+                                      ["read"])
+    return secret
+
+
+def _token_status(harness: Any, secret: str) -> int:
+    script = webtest.TestApp(harness.app, extra_environ={"HTTP_HOST": "localhost"})
+    return script.get("/api/me", headers={"Authorization": f"Bearer {secret}"},
+                      status="*").status_int
+
+
+def test_revoke_sessions_ends_every_session_and_token_of_the_user_only(
+        harness, browser_factory):
     add_user(harness, "bob")
     add_user(harness, "eve")
     bob_here, bob_there = signed_in(browser_factory, "bob"), signed_in(browser_factory, "bob")
     eve = signed_in(browser_factory, "eve")
+    bobs_token, eves_token = _live_token(harness, "bob"), _live_token(harness, "eve")
+    assert _token_status(harness, bobs_token) == 200
 
     result = user(harness, "revoke-sessions", "bob")
 
     assert result.returncode == 0, result.stderr
-    assert "ended 2 session(s) of bob" in result.stdout
+    assert "ended 2 session(s) and revoked 1 API token(s) of bob" in result.stdout
     assert is_anonymous(bob_here)
     assert is_anonymous(bob_there)
+    assert _token_status(harness, bobs_token) == 401
     assert not is_anonymous(eve)
+    assert _token_status(harness, eves_token) == 200
 
 
 def _events(harness: Any) -> list[tuple[str, str | None, str | None, str | None]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import PASSWORD
 
 
 def test_anonymous_form_token_lives_in_a_cookie_not_a_row(testapp, harness):
@@ -41,7 +42,8 @@ def test_delete_with_a_cookie_needs_a_token_too(testapp, harness):
     harness.make_user("alice")
     testapp.login("alice")
     token = testapp.csrf_token("/profile")
-    created = testapp.post_json("/api/tokens", {"name": "ci", "expires_in_days": 1},
+    created = testapp.post_json("/api/tokens", {"name": "ci", "expires_in_days": 1,
+                                                "current_password": PASSWORD},
                                 headers={"X-CSRF-Token": token}, status=201).json
     testapp.delete(f"/api/tokens/{created['id']}", status=400)
     assert harness.count("api_tokens", "revoked_at IS NULL") == 1
@@ -135,7 +137,8 @@ def test_api_token_names_must_be_printable(testapp, harness):
     harness.make_user("alice")
     testapp.login("alice")
     token = testapp.csrf_token("/profile")
-    response = testapp.post_json("/api/tokens", {"name": "a\u0000b", "expires_in_days": 1},
+    response = testapp.post_json("/api/tokens", {"name": "a\u0000b", "expires_in_days": 1,
+                                                  "current_password": PASSWORD},
                                  headers={"X-CSRF-Token": token}, status=422)
     assert "printable" in response.json["error"]
     assert harness.count("api_tokens") == 0

@@ -199,7 +199,7 @@ def test_a_disabled_users_session_is_no_identity_while_its_row_stays(harness, al
 def script(harness: Any, signed_in: Browser) -> Browser:
     """A client holding a live API token of alice's, and no cookie."""
     response = signed_in.post_json(
-        "/api/tokens", {"name": "ci", "expires_in_days": 30},
+        "/api/tokens", {"name": "ci", "expires_in_days": 30, "current_password": PASSWORD},
         headers={"X-CSRF-Token": signed_in.csrf_token("/sessions")}, status=201,
     )
     client = new_browser(harness)

@@ -30,7 +30,7 @@ def test_upgrade_is_idempotent(db_url):
     with engine.connect() as connection:
         revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
-    assert revision == "0003"
+    assert revision == "0004"
 
 
 def test_the_skeleton_migration_backfills_and_keeps_older_look_alikes_signing_in(backend):
@@ -55,3 +55,31 @@ def test_the_skeleton_migration_backfills_and_keeps_older_look_alikes_signing_in
         engine.dispose()
     assert stored == {"admin": username_skeleton("admin"), "\u0430dmin": None,
                       "bob": username_skeleton("bob")}
+
+
+
+
+def test_the_scopes_migration_gives_existing_tokens_read_and_write(backend):
+    """0004 (down one step, then up again): tokens made before scopes existed
+    keep every API request they could make (read and write), but not admin."""
+    with scratch_database(backend, "scopes") as url:
+        config = alembic_config(TESTING_INI, url)
+        config.attributes["configure_logging"] = False
+        command.downgrade(config, "0004-1")  # the scratch database starts at head
+        engine = create_engine(url)
+        moment = {"t": datetime(2026, 1, 1)}
+        with engine.begin() as connection:
+            connection.execute(text(
+                "INSERT INTO users (id, username, username_key, password_hash, roles,"
+                " disabled, created_at, sessions_epoch) VALUES (1, 'root', 'root', 'x',"
+                " 'admin', :f, :t, :t)"), {"f": False, **moment})
+            for number in (1, 2):
+                connection.execute(text(
+                    "INSERT INTO api_tokens (user_id, name, token_hash, created_at,"
+                    " expires_at) VALUES (1, :name, :hash, :t, :t)"),
+                    {"name": f"t{number}", "hash": str(number) * 64, **moment})
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            scopes = connection.execute(text("SELECT scopes FROM api_tokens")).scalars().all()
+        engine.dispose()
+    assert scopes == ["read write", "read write"]

@@ -18,7 +18,17 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from sessapp.accounts import api_tokens
 from sessapp.models import User
-from sessapp.security.acl import ACCOUNT, ADMIN, DEFAULT, PUBLIC, Root, principals_for_user
+from sessapp.security.acl import (
+    ACCOUNT,
+    ADMIN,
+    DEFAULT,
+    ISSUE_TOKEN,
+    PUBLIC,
+    READ,
+    WRITE,
+    Root,
+    principals_for_user,
+)
 
 # (route name, request method or None for any): the only views anyone may use.
 PUBLIC_VIEWS = {
@@ -117,11 +127,23 @@ def test_only_static_files_skip_the_permission_check(harness):
     assert unchecked == UNCHECKED_VIEWS
 
 
-def test_admin_views_need_the_admin_permission_and_the_rest_account(harness):
+# The API's permissions are the scopes a token needs; making a token is no
+# token's to do, whatever its scopes.
+API_PERMISSIONS = {
+    ("api_me", "GET"): READ,
+    ("api_tokens", "GET"): READ,
+    ("api_tokens", "POST"): ISSUE_TOKEN,
+    ("api_token", "DELETE"): WRITE,
+    ("token_create", "POST"): ISSUE_TOKEN,
+}
+
+
+def test_admin_views_need_admin_the_api_its_scopes_and_the_rest_account(harness):
     for (route, method), permission in request_views(harness.registry):
         if (route, method) in PUBLIC_VIEWS | UNCHECKED_VIEWS:
             continue
-        expected = ADMIN if route in ADMIN_ROUTES else ACCOUNT
+        expected = API_PERMISSIONS.get(
+            (route, method), ADMIN if route in ADMIN_ROUTES else ACCOUNT)
         assert permission == expected, (route, method, permission)
 
 
@@ -203,7 +225,7 @@ def test_a_view_without_a_permission_is_forbidden_even_to_an_admin_token(tiny_ap
     root = harness.make_user("root", admin=True)
     with harness.transaction() as dbsession:
         _, secret = api_tokens.create(dbsession, dbsession.get(User, root), "t", 1,
-                                      harness.clock.now())
+                                      harness.clock.now(), ["read", "write", "admin"])
     headers = {"Authorization": f"Bearer {secret}"}
     assert tiny_app.get("/admin_only", headers=headers, status=200).text == "admin root"
     response = tiny_app.get("/unguarded", headers=headers, status=403)

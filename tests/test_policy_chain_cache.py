@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conftest import PASSWORD
 from pyramid.scripting import prepare
 from pyramid.testing import DummyRequest
 
@@ -63,7 +64,7 @@ def test_authenticated_userid_is_the_signed_in_users_id_as_text(harness, testapp
     user_id = harness.make_user("alice")
     testapp.login()
     secret = testapp.post_json(
-        "/api/tokens", {"name": "ci", "expires_in_days": 30},
+        "/api/tokens", {"name": "ci", "expires_in_days": 30, "current_password": PASSWORD},
         headers={"X-CSRF-Token": testapp.csrf_token("/sessions")}, status=201,
     ).json["token"]
     cookie = {"HTTP_COOKIE": f"session={testapp.session_token}"}

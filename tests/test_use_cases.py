@@ -17,8 +17,8 @@ from conftest import PASSWORD
 from pyramid.interfaces import IRequestFactory
 from pyramid.scripting import prepare
 
-from sessapp.accounts import admin, api_tokens, devices, own_account, registration, signin
-from sessapp.accounts.errors import AccountError, NotFound, Throttled
+from sessapp.accounts import admin, devices, own_account, registration, signin
+from sessapp.accounts.errors import AccountError, NotFound, ProofRequired, Throttled
 from sessapp.accounts.usernames import username_key
 from sessapp.models import User
 
@@ -225,22 +225,88 @@ def test_api_token_issue_names_the_bad_field(harness):
                                   ("ok", max_days + 1, "expires_in_days"),
                                   ("ok", True, "expires_in_days")]:
             with pytest.raises(AccountError) as refused:
-                api_tokens.issue(request, user, name, days)
+                own_account.issue_token(request, user, name, days, None, PASSWORD)
             assert refused.value.field == field
     assert harness.count("api_tokens") == 0
+
+
+def test_issuing_a_token_needs_the_current_password(harness):
+    user_id = harness.make_user()
+    with request_for(harness, user_id=user_id) as request:
+        user = request.dbsession.get(User, user_id)
+        with pytest.raises(ProofRequired) as missing:
+            own_account.issue_token(request, user, "ci", 30, None, "")
+        assert missing.value.field == "current_password"
+        with pytest.raises(AccountError) as wrong:
+            own_account.issue_token(request, user, "ci", 30, None, "not it")
+        assert wrong.value.field == "current_password"
+        token, _secret = own_account.issue_token(request, user, "ci", 30, ["write"], PASSWORD)
+        assert token.scopes == ["write"]
+    assert harness.count("api_tokens") == 1
+    assert _events(harness, "reauth_failure") == 1  # the missing one was not a guess
+    assert harness.count("throttle_hits", "scope = 'reauth_session'") == 1
+
+
+def test_only_an_admin_may_issue_an_admin_token(harness):
+    alice = harness.make_user("alice")
+    root = harness.make_user("root", admin=True)
+    with request_for(harness, user_id=alice, commit=False) as request, \
+            pytest.raises(AccountError) as refused:
+        own_account.issue_token(request, request.dbsession.get(User, alice), "a", 30,
+                                ["admin"], PASSWORD)
+    assert refused.value.field == "scopes"
+    with request_for(harness, user_id=root) as request:
+        token, _secret = own_account.issue_token(request, request.dbsession.get(User, root),
+                                                 "a", 30, ["read", "admin"], PASSWORD)
+        assert token.scopes == ["read", "admin"]
+
+
+def _live_tokens(harness: Any, user_id: int) -> int:
+    return harness.count("api_tokens", "user_id = :u AND revoked_at IS NULL", u=user_id)
+
+
+def test_ending_other_sessions_revokes_tokens_only_when_asked(harness):
+    user_id = harness.make_user()
+    with request_for(harness, user_id=user_id) as request:
+        own_account.issue_token(request, request.dbsession.get(User, user_id), "ci", 30,
+                                None, PASSWORD)
+    with request_for(harness, user_id=user_id) as request:
+        user = request.dbsession.get(User, user_id)
+        assert own_account.end_other_sessions(request, user, PASSWORD) == (1, 0)
+    assert _live_tokens(harness, user_id) == 1
+    with request_for(harness, user_id=user_id) as request:
+        user = request.dbsession.get(User, user_id)
+        assert own_account.end_other_sessions(request, user, PASSWORD,
+                                              revoke_tokens=True) == (1, 1)
+    assert _live_tokens(harness, user_id) == 0
+    assert _events(harness, "api_tokens_revoked_all") == 1
+
+
+def test_an_admin_ending_a_users_sessions_revokes_their_tokens(harness):
+    admin_id = harness.make_user("root", admin=True)
+    alice = harness.make_user("alice")
+    with request_for(harness, user_id=alice) as request:
+        own_account.issue_token(request, request.dbsession.get(User, alice), "ci", 30,
+                                None, PASSWORD)
+    with request_for(harness, user_id=admin_id) as request:
+        ended = admin.end_user_sessions(request, request.dbsession.get(User, admin_id),
+                                        request.dbsession.get(User, alice))
+    assert ended == (1, 1)
+    assert _live_tokens(harness, alice) == 0
 
 
 def test_api_token_withdraw_refuses_another_users_token(harness):
     alice = harness.make_user("alice")
     bob = harness.make_user("bob")
     with request_for(harness, user_id=bob) as request:
-        token, _secret = api_tokens.issue(request, request.dbsession.get(User, bob), "b", 30)
+        token, _secret = own_account.issue_token(request, request.dbsession.get(User, bob),
+                                                 "b", 30, None, PASSWORD)
         token_id = token.id
     with request_for(harness, user_id=alice) as request:
         with pytest.raises(NotFound):
-            api_tokens.withdraw(request, request.dbsession.get(User, alice), token_id)
+            own_account.withdraw_token(request, request.dbsession.get(User, alice), token_id)
         with pytest.raises(NotFound):
-            api_tokens.withdraw(request, request.dbsession.get(User, alice), None)
+            own_account.withdraw_token(request, request.dbsession.get(User, alice), None)
     assert harness.count("api_tokens", "revoked_at IS NULL") == 1
 
 

@@ -9,7 +9,7 @@ from ..clock import get_clock
 from ..models import User, session_store
 from . import audit
 from .errors import AccountError
-from .users import disable, enable, end_sessions, list_users
+from .users import disable, enable, end_sessions_and_tokens, list_users
 
 RECENT_EVENTS = 50
 
@@ -40,11 +40,13 @@ def enable_user(request: Any, admin: User, user: User) -> None:
     audit.record(request, "admin_enable", user=user)
 
 
-def end_user_sessions(request: Any, admin: User, user: User) -> int:
-    """End every session of ``user`` (the admin's own current one spared when
-    ``user`` is the admin); returns how many ended."""
+def end_user_sessions(request: Any, admin: User, user: User) -> tuple[int, int]:
+    """End every session of ``user`` and revoke every API token at once (the
+    admin's own current session spared when ``user`` is the admin); how many
+    sessions and tokens ended."""
     keep = request.session.public_id if user.id == admin.id else None
-    ended = end_sessions(request.dbsession, user, keep_public_id=keep)
+    ended = end_sessions_and_tokens(request.dbsession, user, get_clock(request.registry).now(),
+                                    keep_public_id=keep)
     audit.record(request, "admin_revoke_sessions", user=user)
     return ended
 

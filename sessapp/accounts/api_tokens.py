@@ -1,8 +1,11 @@
-"""API tokens for scripts: created with a secret shown once, stored as SHA-256.
+"""API tokens for scripts: created with a secret shown once, stored as SHA-256,
+limited to scopes (see :mod:`.scopes`).
 
-The use cases (:func:`issue`, :func:`withdraw`) are what the views call; the
-functions below them are the rules and statements they are made of, which the
-bearer policy (:func:`lookup`) and account changes (:func:`revoke_all`) share.
+The rules and statements: making one (:func:`create`), finding one for the
+bearer policy (:func:`lookup`, one query with its user), listing and revoking.
+The use cases that make and withdraw a token, with proof of identity and the
+audit trail, are in :mod:`.own_account`; this module imports no use case, so
+the account rules (:func:`.users.disable`) can revoke tokens through it.
 """
 
 from __future__ import annotations
@@ -13,52 +16,29 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from ..clock import get_clock
 from ..models import ApiToken, User
 from ..sessions.tokens import hash_token, new_token
-from . import audit
-from .errors import AccountError, NotFound, Throttled
+from .errors import AccountError
 
 PREFIX = "sessapp_"
 MAX_NAME_LENGTH = 100
 
 
-def issue(request: Any, user: User, name: Any, days: Any) -> tuple[ApiToken, str]:
-    """Create a token for ``user``: the token and its secret, shown this once.
-
-    Raises an ``AccountError`` naming the field (``name``, ``expires_in_days``)
-    for a bad value, or :class:`Throttled` past the per-user creation limit.
-    """
-    max_days = request.registry.sessapp_settings.auth.api_token_max_days
+def check_name_and_days(name: Any, days: Any, max_days: int) -> tuple[str, int]:
+    """The name (stripped) and lifetime asked for; an ``AccountError`` naming
+    the field (``name``, ``expires_in_days``) for a bad one."""
     if (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH
             or not name.isprintable()):
         raise AccountError(f"name must be 1 to {MAX_NAME_LENGTH} printable characters.", "name")
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= max_days:
         raise AccountError(f"expires_in_days must be a whole number from 1 to {max_days}.",
                            "expires_in_days")
-    limit = request.registry.throttle_limits["api_token_user"]
-    now = get_clock(request.registry).now()
-    wait = limit.retry_after(request.dbsession, str(user.id), now)
-    if wait is not None:
-        audit.record(request, "api_token_throttled", user=user, store=False)
-        raise Throttled("Too many tokens created; try again later.", wait)
-    limit.count(request.dbsession, str(user.id), now)
-    created = create(request.dbsession, user, name.strip(), days, now)
-    audit.record(request, "api_token_created", user=user)
-    return created
-
-
-def withdraw(request: Any, user: User, token_id: int | None) -> None:
-    """Revoke one of ``user``'s tokens: it stops working at once. Raises
-    :class:`NotFound` for an id that is not one of theirs."""
-    if token_id is None or not revoke(request.dbsession, user.id, token_id,
-                                      get_clock(request.registry).now()):
-        raise NotFound("No such token.")
-    audit.record(request, "api_token_revoked", user=user)
+    return name.strip(), days
 
 
 def create(
-    dbsession: Session, user: User, name: str, days: int, now: datetime
+    dbsession: Session, user: User, name: str, days: int, now: datetime,
+    scopes: list[str],
 ) -> tuple[ApiToken, str]:
     secret = PREFIX + new_token()
     token = ApiToken(
@@ -68,6 +48,7 @@ def create(
         created_at=now,
         expires_at=now + timedelta(days=days),
     )
+    token.scopes = scopes
     dbsession.add(token)
     dbsession.flush()
     return token, secret
@@ -112,10 +93,12 @@ def revoke(dbsession: Session, user_id: int, token_id: int, now: datetime) -> bo
     return True
 
 
-def revoke_all(dbsession: Session, user_id: int, now: datetime) -> None:
-    dbsession.execute(
+def revoke_all(dbsession: Session, user_id: int, now: datetime) -> int:
+    """Revoke every live token of ``user_id`` in one statement; how many were."""
+    result = dbsession.execute(
         update(ApiToken)
         .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
+    return result.rowcount

@@ -23,3 +23,8 @@ class Throttled(AccountError):
 class NotFound(AccountError):
     """The thing named does not exist, or is not the caller's: the same answer
     for both, so ids of other people's things cannot be probed."""
+
+
+class ProofRequired(AccountError):
+    """A sensitive action came without a proof of identity (no current
+    password): nothing was checked or counted; ask for the proof."""

@@ -1,6 +1,11 @@
 """What signed-in users see of and do to their own account: the overview of
 their sessions, tokens and recent events; changing the password; ending one of
-their sessions, or all but the current one."""
+their sessions, or all but the current one (and every API token with them);
+making and withdrawing API tokens.
+
+Making a token needs proof of identity (the current password), so a stolen
+session cookie cannot be turned into a credential that outlives the session.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,12 @@ from typing import Any
 from pyramid.csrf import new_csrf_token
 
 from ..clock import get_clock
-from ..models import User, session_store
+from ..models import ApiToken, User, session_store
 from . import api_tokens, audit
-from .errors import AccountError, NotFound
-from .signin import reauthenticate
-from .users import end_sessions, set_password
+from .errors import AccountError, NotFound, Throttled
+from .scopes import parse_scopes
+from .signin import confirm_identity, reauthenticate
+from .users import end_sessions, end_sessions_and_tokens, set_password
 
 RECENT_EVENTS = 10
 
@@ -61,11 +67,61 @@ def end_session(request: Any, user: User, public_id: str) -> bool:
     return False
 
 
-def end_other_sessions(request: Any, user: User, current_password: str) -> int:
-    """After re-authentication, end every session of ``user`` but this one;
-    returns how many ended."""
+def end_other_sessions(request: Any, user: User, current_password: str, *,
+                       revoke_tokens: bool = False) -> tuple[int, int]:
+    """After re-authentication, end every session of ``user`` but this one, and
+    with ``revoke_tokens`` every API token too; how many sessions and tokens
+    ended."""
     reauthenticate(request, user, current_password)
-    ended = end_sessions(request.dbsession, user, keep_public_id=request.session.public_id)
-    audit.record(request, "sessions_revoked_others", user=user,
-                 session_public_id=request.session.public_id)
-    return ended
+    keep = request.session.public_id
+    if revoke_tokens:
+        ended, revoked = end_sessions_and_tokens(
+            request.dbsession, user, get_clock(request.registry).now(), keep_public_id=keep)
+    else:
+        ended, revoked = end_sessions(request.dbsession, user, keep_public_id=keep), 0
+    audit.record(request, "sessions_revoked_others", user=user, session_public_id=keep)
+    if revoke_tokens:
+        audit.record(request, "api_tokens_revoked_all", user=user, session_public_id=keep)
+    return ended, revoked
+
+
+def issue_token(request: Any, user: User, name: Any, days: Any, scopes: Any,
+                current_password: str) -> tuple[ApiToken, str]:
+    """Create a token for ``user``, after proof of identity: the token and its
+    secret, shown this once.
+
+    Raises ``ProofRequired`` without a current password, an ``AccountError``
+    about ``current_password`` for a wrong one (counted by the throttle, like
+    any re-authentication), an ``AccountError`` naming the field (``name``,
+    ``expires_in_days``, ``scopes``) for a bad value, or :class:`Throttled`
+    past the per-user creation limit. Nothing is created then.
+    """
+    confirm_identity(request, user, current_password)
+    name, days = api_tokens.check_name_and_days(
+        name, days, request.registry.sessapp_settings.auth.api_token_max_days)
+    granted = parse_scopes(scopes, user.roles)
+    limit = request.registry.throttle_limits["api_token_user"]
+    now = get_clock(request.registry).now()
+    wait = limit.retry_after(request.dbsession, str(user.id), now)
+    if wait is not None:
+        audit.record(request, "api_token_throttled", user=user, store=False)
+        raise Throttled("Too many tokens created; try again later.", wait)
+    limit.count(request.dbsession, str(user.id), now)
+    created = api_tokens.create(request.dbsession, user, name, days, now, granted)
+    audit.record(request, "api_token_created", user=user)
+    notify_token_created(request, user, created[0])
+    return created
+
+
+def notify_token_created(request: Any, user: User, token: ApiToken) -> None:
+    """Hook: the contract's "API token created" notice by mail goes here once
+    sessapp sends mail. Until then the audit event above is the only record."""
+
+
+def withdraw_token(request: Any, user: User, token_id: int | None) -> None:
+    """Revoke one of ``user``'s tokens: it stops working at once. Raises
+    :class:`NotFound` for an id that is not one of theirs."""
+    if token_id is None or not api_tokens.revoke(request.dbsession, user.id, token_id,
+                                                 get_clock(request.registry).now()):
+        raise NotFound("No such token.")
+    audit.record(request, "api_token_revoked", user=user)

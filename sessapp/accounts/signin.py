@@ -16,11 +16,12 @@ from pyramid.security import forget, remember
 from ..clock import get_clock
 from ..models import User
 from . import audit, devices, lockout, throttle
-from .errors import AccountError, Throttled
+from .errors import AccountError, ProofRequired, Throttled
 from .users import authenticate
 
 LOGIN_FAILED = "That username and password do not match an active account."
 REAUTH_FAILED = "That is not your current password."
+PROOF_REQUIRED = "This needs your current password: send it as current_password."
 
 
 class SignInRefused(AccountError):
@@ -94,3 +95,15 @@ def reauthenticate(request: Any, user: User, password: str) -> None:
         return
     audit.record(request, "reauth_failure", user=user, also=[limit.hit(key, now)])
     raise AccountError(REAUTH_FAILED, "current_password")
+
+
+def confirm_identity(request: Any, user: User, current_password: str) -> None:
+    """The proof a sensitive action needs: :class:`ProofRequired` when none was
+    given, else :func:`reauthenticate` judges the password.
+
+    The one place that decides what counts as proof, so that sudo mode (a
+    recent re-authentication standing in for the password) is added here.
+    """
+    if not current_password:
+        raise ProofRequired(PROOF_REQUIRED, "current_password")
+    reauthenticate(request, user, current_password)

@@ -112,12 +112,21 @@ def end_sessions(
     return session_store.delete_for_user(dbsession, user.id, keep_public_id=keep_public_id)
 
 
+def end_sessions_and_tokens(
+    dbsession: Session, user: User, now: datetime, *, keep_public_id: str | None = None
+) -> tuple[int, int]:
+    """End every session of ``user`` (but ``keep_public_id``) and revoke every
+    API token: what someone who fears a stolen credential needs, since a token
+    made with a stolen session outlives it. How many sessions and tokens ended."""
+    ended = end_sessions(dbsession, user, keep_public_id=keep_public_id)
+    return ended, api_tokens.revoke_all(dbsession, user.id, now)
+
+
 def disable(dbsession: Session, user: User, now: datetime) -> None:
     """Disabled at once: sessions deleted, tokens revoked, epoch moved."""
     user.disabled = True
     user.sessions_epoch = now
-    end_sessions(dbsession, user)
-    api_tokens.revoke_all(dbsession, user.id, now)
+    end_sessions_and_tokens(dbsession, user, now)
 
 
 def enable(user: User) -> None:

@@ -1,4 +1,4 @@
-"""Bearer tokens for scripts: shown once, stored as a hash."""
+"""Bearer tokens for scripts: shown once, stored as a hash, limited to scopes."""
 
 from __future__ import annotations
 
@@ -21,6 +21,16 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Space-separated permission names the token may use, e.g. "read write".
+    scopes_text: Mapped[str] = mapped_column("scopes", String(100))
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scopes_text.split()
+
+    @scopes.setter
+    def scopes(self, value: list[str]) -> None:
+        self.scopes_text = " ".join(value)
 
     def is_live(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at

@@ -51,7 +51,7 @@ def _body(argv: list[str]) -> int:
     for name, text in (("set-password", "set a new password (ends every session)"),
                        ("disable", "disable the account and end its sessions and tokens"),
                        ("enable", "enable the account"),
-                       ("revoke-sessions", "end every session of the user"),
+                       ("revoke-sessions", "end every session and API token of the user"),
                        ("unlock", "lift the lock too many wrong passwords put on signing in")):
         commands.add_parser(name, help=text).add_argument("username")
     commands.add_parser("list", help="list users")
@@ -94,9 +94,10 @@ def _body(argv: list[str]) -> int:
                 print(f"enabled {user.username}")
             elif args.command == "revoke-sessions":
                 user = _user(dbsession, args.username)
-                ended = accounts.end_sessions(dbsession, user)
+                ended, revoked = accounts.end_sessions_and_tokens(dbsession, user, now)
                 audit.record_from_shell(dbsession, "shell_sessions_revoked", now, user=user)
-                print(f"ended {ended} session(s) of {user.username}")
+                print(f"ended {ended} session(s) and revoked {revoked} API token(s)"
+                      f" of {user.username}")
             elif args.command == "unlock":
                 user = _user(dbsession, args.username)
                 cleared = lockout.unlock(dbsession, user)

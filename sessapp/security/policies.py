@@ -3,9 +3,11 @@
 ``session``: the user already loaded with the session row (no second query),
 refused when disabled or when the session predates the user's sessions epoch.
 ``bearer``: ``Authorization: Bearer <token>``, stored hashed, with expiry and
-revocation. A request that carries a bearer header is *claimed* by that policy:
-the chain never falls back to the cookie for it, so a script's failed token
-cannot ride on a browser's ambient session, and CSRF can be skipped safely.
+revocation; its principals carry the token's scopes (see ``acl``), read from
+the token row the one query already loaded. A request that carries a bearer
+header is *claimed* by that policy: the chain never falls back to the cookie
+for it, so a script's failed token cannot ride on a browser's ambient session,
+and CSRF can be skipped safely.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from zope.interface import Interface, implementer
 from ..accounts import api_tokens
 from ..clock import get_clock
 from ..models import User
-from .acl import granted_to_everyone, principals_for_user
+from .acl import granted_to_everyone, principals_for_token, principals_for_user
 from .csrf import SESSION_KEY as CSRF_SESSION_KEY
 from .csrf import has_bearer_credentials
 
@@ -50,8 +52,11 @@ class _UserPolicy:
 
     def permits(self, request: Request, context: Any, permission: str) -> Any:
         user = self.identity(request)
-        principals = [Everyone] if user is None else principals_for_user(user)
+        principals = [Everyone] if user is None else self.principals(request, user)
         return ACLHelper().permits(context, principals, permission)
+
+    def principals(self, request: Request, user: User) -> list[str]:
+        return principals_for_user(user)
 
     def remember(self, request: Request, userid: Any, **kw: Any) -> list[Any]:
         return []
@@ -104,6 +109,9 @@ class BearerSecurityPolicy(_UserPolicy):
 
     def identity(self, request: Request) -> Any:
         return self._cache.get_or_create(request)
+
+    def principals(self, request: Request, user: User) -> list[str]:
+        return principals_for_token(user, request.api_token.scopes)
 
     def _load_identity(self, request: Request) -> Any:
         if not self.claims(request):

@@ -1,4 +1,4 @@
-"""The signed-in user's own pages: profile, password, sessions."""
+"""The signed-in user's own pages: profile, password, sessions and API tokens."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from pyramid.view import view_config
 
 from ..accounts import own_account
 from ..accounts.errors import AccountError, NotFound, Throttled
-from ..security.acl import ACCOUNT
-from .helpers import FieldError, field, see_other, throttled
+from ..models.meta import parse_id
+from ..security.acl import ACCOUNT, ISSUE_TOKEN
+from .helpers import FieldError, field, see_other, throttled, token_request
 
 
 @view_config(route_name="profile", renderer="sessapp:templates/profile.jinja2", permission=ACCOUNT)
@@ -19,10 +20,15 @@ def profile(request: Any) -> dict[str, Any]:
     return {"user": request.identity}
 
 
-def _sessions_page(request: Any, errors: dict[str, str] | None = None) -> dict[str, Any]:
+def _sessions_page(request: Any, errors: dict[str, str] | None = None, *,
+                   token_errors: dict[str, str] | None = None,
+                   created: Any = None) -> dict[str, Any]:
+    """The sessions page; ``created`` is a new token and its secret, shown on
+    this one response and kept nowhere else."""
     user = request.identity
     return {**own_account.overview(request, user), "user": user,
-            "current": request.session.public_id, "errors": errors or {}}
+            "current": request.session.public_id, "errors": errors or {},
+            "token_errors": token_errors or {}, "created": created}
 
 
 def _refused(request: Any, exc: AccountError) -> dict[str, str]:
@@ -65,11 +71,45 @@ def revoke_session(request: Any) -> HTTPSeeOther:
              renderer="sessapp:templates/sessions.jinja2", permission=ACCOUNT)
 def revoke_other_sessions(request: Any) -> Any:
     try:
-        ended = own_account.end_other_sessions(request, request.identity,
-                                               _current_password(request))
+        ended, revoked = own_account.end_other_sessions(
+            request, request.identity, _current_password(request),
+            revoke_tokens=request.POST.get("revoke_tokens") == "on")
     except AccountError as exc:
         return _sessions_page(request, _refused(request, exc))
-    request.session.flash(f"Signed out {ended} other session{'s' if ended != 1 else ''}.")
+    message = f"Signed out {ended} other session{'s' if ended != 1 else ''}."
+    if revoked:
+        message += f" Revoked {revoked} API token{'s' if revoked != 1 else ''}."
+    request.session.flash(message)
+    return see_other(request, "sessions")
+
+
+@view_config(route_name="token_create", request_method="POST",
+             renderer="sessapp:templates/sessions.jinja2", permission=ISSUE_TOKEN)
+def create_token(request: Any) -> dict[str, Any]:
+    """Make a token from the sessions page. Its secret is in this response
+    only: the page is rendered here rather than after a redirect, because a
+    redirect would need the secret kept in the session row until the next
+    request, and the database holds tokens only as hashes."""
+    try:
+        fields = token_request(request)
+        token, secret = own_account.issue_token(request, request.identity, **fields)
+    except FieldError as exc:
+        request.response.status = 422
+        return _sessions_page(request, token_errors={"form": str(exc)})
+    except AccountError as exc:
+        return _sessions_page(request, token_errors=_refused(request, exc))
+    request.response.status = 201
+    return _sessions_page(request, created={"token": token, "secret": secret})
+
+
+@view_config(route_name="token_revoke", request_method="POST", permission=ACCOUNT)
+def revoke_token(request: Any) -> HTTPSeeOther:
+    try:
+        own_account.withdraw_token(request, request.identity,
+                                   parse_id(request.matchdict["token_id"]))
+    except NotFound:
+        raise HTTPNotFound() from None
+    request.session.flash("That API token has been revoked.")
     return see_other(request, "sessions")
 
 

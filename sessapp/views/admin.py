@@ -31,8 +31,8 @@ def _enable(request: Any, me: Any, user: Any) -> str:
 
 
 def _revoke_sessions(request: Any, me: Any, user: Any) -> str:
-    ended = admin_actions.end_user_sessions(request, me, user)
-    return f"Ended {ended} session(s) of {user.username}."
+    ended, revoked = admin_actions.end_user_sessions(request, me, user)
+    return f"Ended {ended} session(s) and {revoked} API token(s) of {user.username}."
 
 
 ACTIONS = {"disable": _disable, "enable": _enable, "revoke-sessions": _revoke_sessions}

@@ -16,6 +16,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..accounts import audit
+from ..accounts.scopes import SCOPES
+from ..security.acl import ISSUE_TOKEN
 from ..security.csrf import has_bearer_credentials
 from .helpers import json_error, wants_json
 
@@ -64,13 +66,26 @@ def forbidden(request: Any) -> Any:
         audit.record(request, "forbidden", user=identity, store=signed_in)
     if wants_json(request):
         if signed_in:
-            return json_error(403, "You do not have permission for this.")
+            return json_error(403, _refusal(request, bearer))
         challenge = 'Bearer error="invalid_token"' if bearer else "Bearer"
         return json_error(401, "Authentication required.", **{"WWW-Authenticate": challenge})
     if not signed_in:
         query = urlencode({"next": request.path_qs})
         return HTTPSeeOther(location=f"{request.route_path('login')}?{query}")
     return _page(request, 403, "Forbidden", "You do not have permission to see this page.")
+
+
+def _refusal(request: Any, bearer: bool) -> str:
+    """What a signed-in JSON client is told: for a token, why its scopes fall short."""
+    if not bearer:
+        return "You do not have permission for this."
+    permission = getattr(getattr(request.exception, "result", None), "permission", None)
+    if permission == ISSUE_TOKEN:
+        return ("An API token cannot make tokens: sign in with a browser and give your"
+                " current password.")
+    if permission in SCOPES:
+        return f"This API token's scopes do not allow this: it needs the {permission} scope."
+    return "API tokens cannot use this; it is for a signed-in browser."
 
 
 def _page(request: Any, status: int, title: str, message: str, *, nav: bool = True) -> Any:

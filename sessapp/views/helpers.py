@@ -9,6 +9,8 @@ from pyramid.response import Response
 
 from ..clock import get_clock
 
+MAX_PASSWORD_LENGTH = 4096
+
 
 class FieldError(ValueError):
     pass
@@ -56,6 +58,27 @@ def whole_number(value: Any) -> int | None:
         if text.isascii() and text.isdigit() and len(text) <= 9:
             return int(text)
     return None
+
+
+def token_request(request: Any) -> dict[str, Any]:
+    """name, expires_in_days, scopes and current_password from a JSON body or a
+    form (several ``scopes`` fields); FieldError for a body that cannot be one."""
+    body = json_body(request)
+    if body is None:
+        body = {key: request.POST.get(key) for key in
+                ("name", "expires_in_days", "current_password") if key in request.POST}
+        if "scopes" in request.POST:
+            body["scopes"] = request.POST.getall("scopes")
+    days = body.get("expires_in_days", 30)
+    if isinstance(days, str):
+        # A form sends text; only ASCII digits make it a number.
+        days = whole_number(days)
+    password = body.get("current_password") or ""
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
+        raise FieldError(f"current_password must be text of at most {MAX_PASSWORD_LENGTH}"
+                         " characters.")
+    return {"name": body.get("name"), "days": days, "scopes": body.get("scopes"),
+            "current_password": password}
 
 
 def wants_json(request: Any) -> bool:
