@@ -79,6 +79,7 @@ class SessappSettings:
     csrf_cookie_name: str = "csrf_token"
     hsts: bool = False
     audit_retention_days: int = 90
+    pgbouncer: bool = False
     session: SessionSettings = field(default_factory=SessionSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 
@@ -163,6 +164,7 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "sessapp.csrf_cookie_name": (_as_text, "csrf_cookie_name"),
     "sessapp.hsts": (_as_bool, "hsts"),
     "sessapp.audit_retention_days": (_positive, "audit_retention_days"),
+    "sessapp.pgbouncer": (_as_bool, "pgbouncer"),
     "session.cookie_name": (_as_text, "session.cookie_name"),
     "session.secure": (_as_bool, "session.cookie.secure"),
     "session.httponly": (_as_bool, "session.cookie.httponly"),
