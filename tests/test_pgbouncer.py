@@ -21,6 +21,7 @@ checks.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -40,7 +41,8 @@ from sessapp.models import get_engine
 
 pytestmark = pytest.mark.backends("postgresql")
 
-PGBOUNCER = shutil.which("pgbouncer")
+# Debian installs it in /usr/sbin, which a user's PATH often lacks.
+PGBOUNCER = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/sbin")
 # Fewer server connections than the app's pool (5 + 10 overflow) and its 4
 # waitress threads: consecutive transactions of one app connection land on
 # different server connections, as they do in production.
@@ -50,6 +52,14 @@ CLIENTS = 8
 ROUNDS = 10
 WRITERS = 8
 WRITER_ROUNDS = 5
+# What would outlive a transaction on its server connection: a session-level SET
+# (SET LOCAL ends with the transaction), a named prepared statement, a cursor WITH
+# HOLD, a temporary table, LISTEN, or an advisory lock not scoped to the
+# transaction (pg_advisory_xact_lock is).
+SESSION_LEVEL = re.compile(
+    r"^\s*(SET\s+(?!LOCAL\b)|RESET\b|PREPARE\b|DISCARD\b|LOAD\b|LISTEN\b|UNLISTEN\b"
+    r"|CREATE\s+(GLOBAL\s+|LOCAL\s+)?TEMP(ORARY)?\b)"
+    r"|\bWITH\s+HOLD\b|\bpg_(try_)?advisory_(unlock|lock)", re.IGNORECASE)
 
 
 @dataclass
@@ -140,6 +150,26 @@ def pooled_app(harness, bouncer_url: str, tmp_path: Path) -> Iterator[Client]:
         server.stop()
         log = server.log()
     assert "Traceback" not in log, log[-5000:]
+
+
+def test_no_request_leaves_state_on_its_server_connection(harness, testapp):
+    """Every statement of sign-in, reads, writes, tokens and logout: none may
+    leave anything on the server connection for the next transaction to find."""
+    harness.make_user("pooled")
+    testapp.login("pooled")
+    token = testapp.csrf_token("/profile")
+    testapp.post_json("/session-data", {"key": "k", "value": "v"},
+                      headers={"X-CSRF-Token": token})
+    bearer = testapp.post_json("/api/tokens", {"name": "script", "expires_in_days": 1},
+                               headers={"X-CSRF-Token": token}, status=201).json["token"]
+    testapp.get("/api/me", headers={"Authorization": f"Bearer {bearer}"})
+    testapp.get("/session-data")
+    testapp.logout()
+
+    assert len(harness.sql.statements) > 10
+    assert [s for s in harness.sql.statements if SESSION_LEVEL.search(s)] == []
+    assert SESSION_LEVEL.search("SET statement_timeout = 0")  # the pattern bites
+    assert not SESSION_LEVEL.search("SELECT pg_advisory_xact_lock(1)")
 
 
 def each_thread(count: int, body: Callable[[int], None]) -> None:
