@@ -5,7 +5,10 @@ when their servers answer, each in its own throwaway database) this starts the
 app with ``pserve`` on a free loopback port, signs in, and drives each kind of
 request with wrk (or a bounded Python client when wrk is missing). The app runs
 with ``bench.counters`` included, so each row also shows the SQL statements,
-writes and BEGIN/COMMIT/ROLLBACK commands per request. Then, on PostgreSQL: the
+writes and BEGIN/COMMIT/ROLLBACK commands per request, and the run fails (exit
+status 1, naming the request and its counts) when one exceeds its budget in
+``bench.budgets``; ``--parts counts`` checks only those, in seconds, with a few
+requests one at a time. Then, on PostgreSQL: the
 signed-in request against 1 thousand, 100 thousand and 1 million stored sessions,
 and ``sessapp-gc``'s collector deleting the expired ones while the app serves.
 
@@ -29,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import budgets
 from bench.client import Browser
 from bench.databases import add_expired_sessions, count_sessions
 from bench.load import Load, LoadResult, Spec, have_wrk, run_load
@@ -84,6 +88,8 @@ class Report:
     logins: list[dict[str, Any]] = field(default_factory=list)
     sizes: list[dict[str, Any]] = field(default_factory=list)
     gc: list[dict[str, Any]] = field(default_factory=list)
+    counts: list[dict[str, Any]] = field(default_factory=list)
+    over_budget: list[str] = field(default_factory=list)
 
 
 def log(message: str) -> None:
@@ -223,6 +229,55 @@ def bcrypt_seconds(samples: int) -> float:
     return statistics.median(times)
 
 
+def request_cases(cookie: str, token: str, writers: list[dict[str, str]]
+                  ) -> list[tuple[str, Spec]]:
+    """Each kind of request the bench drives, by the name its row carries."""
+    return [
+        ("home page, anonymous", Spec("/")),
+        ("static file, with session cookie",
+         Spec("/static/sessapp.css", headers={"Cookie": cookie})),
+        ("GET /profile, signed in", Spec("/profile", headers={"Cookie": cookie})),
+        ("POST /session-data (one write)",
+         Spec("/session-data", method="POST",
+              headers={"Content-Type": "application/json"},
+              body='{"key": "n", "value": "@N@"}', rotate=writers)),
+        ("GET /api/me, bearer token",
+         Spec("/api/me", headers={"Authorization": f"Bearer {token}"})),
+    ]
+
+
+def count_rows(backend: str, folder: Path, args: argparse.Namespace, report: Report) -> None:
+    """Only the counts: each request ``--count-requests`` times, one at a time, on
+    a server whose bcrypt cost is the tests' (sign-in is not timed here)."""
+    with databases.scratch_database(backend, "counts") as url, \
+            app_server(url, folder, **{"auth.bcrypt_rounds": "4"}) as server:
+        add_user(server)
+        browser, _ = sign_in(server)
+        writer = {"Cookie": browser.session_cookie, "X-CSRF-Token": csrf_of(browser)}
+        token = api_token(browser)
+        browser.get("/profile")  # a touch, if one is due, happens here
+        for scenario, spec in request_cases(browser.session_cookie, token, [writer]):
+            headers = {**spec.headers, **(spec.rotate[0] if spec.rotate else {})}
+            # The first request is not counted, as in the timed runs: a bearer
+            # token's first use records it (a write at most once a minute).
+            for number in range(args.count_requests + 1):
+                body = spec.body.replace("@N@", str(number)) if spec.body else None
+                status, _, _ = Browser(server.port).request(
+                    spec.method, spec.path, headers=headers,
+                    **({"json_body": json.loads(body)} if body else {}))
+                if status != 200:
+                    raise RuntimeError(f"{LABELS[backend]} {scenario}: status {status}")
+                if number == 0:
+                    counters(server.port, reset=True)
+            seen = counters(server.port)
+            served = max(1, seen["requests"])
+            item = {"backend": backend, "scenario": scenario, "requests": seen["requests"],
+                    **{key: seen[key] / served for key in budgets.KEYS}}
+            report.counts.append(item)
+            log(f"{LABELS[backend]} {scenario}: SQL/req {item['statements']:.3f}, writes/req "
+                f"{item['writes']:.3f}, BEGIN+COMMIT/ROLLBACK per req {item['tx_commands']:.3f}")
+
+
 def request_rows(backend: str, bare: Server, folder: Path, args: argparse.Namespace,
                  report: Report) -> None:
     label = LABELS[backend]
@@ -249,19 +304,7 @@ def request_rows(backend: str, bare: Server, folder: Path, args: argparse.Namesp
         bare_row = measure(bare, Spec("/"), args, backend=backend,
                            scenario="bare Pyramid view", counted=False)
         report.rows.append(bare_row)
-        cases = [
-            ("home page, anonymous", Spec("/")),
-            ("static file, with session cookie",
-             Spec("/static/sessapp.css", headers={"Cookie": cookie})),
-            ("GET /profile, signed in", Spec("/profile", headers={"Cookie": cookie})),
-            ("POST /session-data (one write)",
-             Spec("/session-data", method="POST",
-                  headers={"Content-Type": "application/json"},
-                  body='{"key": "n", "value": "@N@"}', rotate=writers)),
-            ("GET /api/me, bearer token",
-             Spec("/api/me", headers={"Authorization": f"Bearer {token}"})),
-        ]
-        for scenario, spec in cases:
+        for scenario, spec in request_cases(cookie, token, writers):
             row = measure(server, spec, args, backend=backend, scenario=scenario)
             row.ratio = row.rps / bare_row.rps if bare_row.rps else None
             if row.serial_rps and bare_row.serial_rps:
@@ -394,12 +437,14 @@ def _round_ratio(item: dict[str, Any], base: dict[str, Any], key: str) -> float:
 
 
 def tables(report: Report) -> str:
-    lines = [
-        "| database | request | req/s | ratio to bare | p50 ms | p99 ms | server CPU ms/req "
-        "| 1 connection: req/s | ratio to bare | server CPU ms/req "
-        "| SQL/req | writes/req | BEGIN+COMMIT/ROLLBACK per req | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    lines: list[str] = []
+    if report.rows:
+        lines += [
+            "| database | request | req/s | ratio to bare | p50 ms | p99 ms | server CPU ms/req "
+            "| 1 connection: req/s | ratio to bare | server CPU ms/req "
+            "| SQL/req | writes/req | BEGIN+COMMIT/ROLLBACK per req | errors |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
     for row in report.rows:
         lines.append(
             f"| {LABELS[row.backend]} | {row.scenario} | {row.rps:.0f} | {_num(row.ratio)} "
@@ -407,6 +452,13 @@ def tables(report: Report) -> str:
             f"| {_num(row.serial_rps, 0)} | {_num(row.serial_ratio)} | {_num(row.serial_cpu_ms)} "
             f"| {_num(row.statements, 3)} | {_num(row.writes, 3)} | {_num(row.tx_commands, 3)} "
             f"| {row.errors} |")
+    if report.counts:
+        lines += ["", "| database | request | requests | SQL/req | writes/req "
+                  "| BEGIN+COMMIT/ROLLBACK per req |", "|---|---|---:|---:|---:|---:|"]
+        for item in report.counts:
+            lines.append(f"| {LABELS[item['backend']]} | {item['scenario']} | "
+                         f"{item['requests']} | {item['statements']:.3f} "
+                         f"| {item['writes']:.3f} | {item['tx_commands']:.3f} |")
     if report.logins:
         lines += ["", "| database | sign-in p50 ms | one bcrypt check ms | ratio | samples |",
                   "|---|---:|---:|---:|---:|"]
@@ -466,7 +518,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="databases for the request table (default: all reachable)")
     parser.add_argument("--parts", default="requests,sizes,gc",
-                        help="what to run: requests, sizes, gc (default: all three)")
+                        help="what to run: requests, sizes, gc, counts (default: the first "
+                             "three; counts checks only the statement counts, in seconds)")
+    parser.add_argument("--count-requests", type=int, default=20,
+                        help="requests of each kind for --parts counts (default 20)")
+    parser.add_argument("--budget", action="append", default=[], metavar="SCENARIO:KEY=N",
+                        help="another budget for this run, e.g. 'GET /profile, signed in:"
+                             "statements=1' (KEY: statements, writes, tx_commands; "
+                             "repeatable; the table is in bench/budgets.py)")
     parser.add_argument("--sizes", default="1000,100000,1000000",
                         help="stored sessions for the PostgreSQL sweep")
     parser.add_argument("--rounds", type=int, default=5,
@@ -493,6 +552,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.sizes = sorted(int(s) for s in args.sizes.split(",") if s)
     args.parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    unknown = args.parts - {"requests", "sizes", "gc", "counts"}
+    if unknown:
+        parser.error(f"unknown part(s): {', '.join(sorted(unknown))}")
+    try:
+        args.budgets = budgets.with_overrides(args.budget)
+    except ValueError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -502,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
                     load_before=os.getloadavg(), tool="wrk" if have_wrk() else "python",
                     settings={k: (sorted(v) if isinstance(v, set) else
                                   str(v) if isinstance(v, Path) else v)
-                              for k, v in vars(args).items()})
+                              for k, v in vars(args).items() if k != "budgets"})
     log(f"load average {report.load_before}; load generator: {report.tool}")
     reachable = {b for b in BACKENDS if databases.reachable(b)}
     for backend in set(BACKENDS) - reachable:
@@ -510,6 +576,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sessapp-bench-") as name:
         folder = Path(name)
         steps: list[Callable[[], None]] = []
+        if "counts" in args.parts:
+            for backend in args.backends.split(","):
+                if backend in reachable:
+                    steps.append(lambda b=backend: count_rows(b, folder, args, report))
         if "requests" in args.parts:
             chosen = [b for b in args.backends.split(",") if b in reachable]
 
@@ -531,13 +601,17 @@ def main(argv: list[str] | None = None) -> int:
                 steps.append(lambda b=backend: gc_only(b, folder, args, report))
         for step in steps:
             step()
+    counted = report.counts + [asdict(row) for row in report.rows]
+    report.over_budget = budgets.exceeded(counted, args.budgets, LABELS)
     report.load_after = os.getloadavg()
     log(f"load average {report.load_after}")
     text = tables(report)
     print(text)
-    print(f"\nload average before {report.load_before[0]:.2f}, after "
-          f"{report.load_after[0]:.2f}; load by {report.tool}, {args.connections} connections, "
-          f"{args.duration:g} s per row, {args.sweep_duration:g} s per size and round")
+    if report.rows or report.sizes:
+        print(f"\nload average before {report.load_before[0]:.2f}, after "
+              f"{report.load_after[0]:.2f}; load by {report.tool}, {args.connections} "
+              f"connections, {args.duration:g} s per row, {args.sweep_duration:g} s per size "
+              f"and round")
     if args.markdown:
         args.markdown.write_text(text + "\n")
     if args.json:
@@ -545,6 +619,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot and report.sizes:
         plot(report, args.plot)
         log(f"wrote {args.plot}")
+    if report.over_budget:
+        print("\nOver the statement budget (bench/budgets.py):", file=sys.stderr)
+        for line in report.over_budget:
+            print(f"  {line}", file=sys.stderr)
+        return 1
     return 0
 
 

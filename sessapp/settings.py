@@ -95,6 +95,7 @@ class SessappSettings:
     hsts: bool = False
     audit_retention_days: int = 90
     secret: Secret = field(default_factory=lambda: Secret(_PROCESS_SECRET))
+    pgbouncer: bool = False
     session: SessionSettings = field(default_factory=SessionSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 
@@ -148,6 +149,7 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "sessapp.csrf_cookie_name": (as_text, "csrf_cookie_name"),
     "sessapp.hsts": (as_bool, "hsts"),
     "sessapp.audit_retention_days": (as_positive, "audit_retention_days"),
+    "sessapp.pgbouncer": (as_bool, "pgbouncer"),
     "auth.policies": (_as_policies, "auth.policies"),
     "auth.bcrypt_rounds": (_rounds, "auth.bcrypt_rounds"),
     "auth.password_min_length": (_min_password_length, "auth.password_min_length"),

@@ -4,7 +4,10 @@ The figures are not checked (timing belongs to the bench, not to the suite);
 what is checked is that the bench still runs end to end through ``pserve`` and
 that the counts it reports hold: a signed-in read is one SQL statement and no
 write, pages that do not need the session send none, a stored value is one
-UPDATE more than a read.
+UPDATE more than a read. The bench checks those counts itself against its
+budgets (``--parts counts`` alone, here on every database the suite runs on) and
+exits 1 naming the request when one is exceeded, which a lowered ``--budget``
+shows.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+from conftest import REQUIRED
 from servers import ROOT
+
+SCENARIOS = {
+    "home page, anonymous", "static file, with session cookie", "GET /profile, signed in",
+    "POST /session-data (one write)", "GET /api/me, bearer token",
+}
 
 
 def test_the_bench_runs_and_its_counts_hold(tmp_path):
@@ -25,6 +35,7 @@ def test_the_bench_runs_and_its_counts_hold(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
+    assert report["over_budget"] == []
     rows = {row["scenario"]: row for row in report["rows"]}
     assert set(rows) == {
         "bare Pyramid view", "home page, anonymous", "static file, with session cookie",
@@ -42,6 +53,54 @@ def test_the_bench_runs_and_its_counts_hold(tmp_path):
     write = rows["POST /session-data (one write)"]
     assert write["statements"] == 2 and write["writes"] == 1, write
     assert "| GET /profile, signed in |" in done.stdout
+
+
+def _counts(tmp_path, backend: str, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    out = tmp_path / "counts.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--parts", "counts", "--backends", backend,
+         "--count-requests", "5", "--json", str(out), *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    return done, json.loads(out.read_text()) if out.exists() else {}
+
+
+def test_the_statement_counts_stay_within_their_budgets(tmp_path, backend):
+    done, report = _counts(tmp_path, backend)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    if not report["counts"]:
+        message = f"bench.run found no {backend} server"
+        if backend in REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    counts = {item["scenario"]: item for item in report["counts"]}
+    assert set(counts) == SCENARIOS
+    assert all(item["requests"] == 5 for item in counts.values())
+    assert counts["GET /profile, signed in"]["statements"] == 1
+    if backend == "postgresql":
+        assert counts["GET /profile, signed in"]["tx_commands"] == 0
+    assert report["over_budget"] == []
+    assert "| GET /profile, signed in | 5 | 1.000 | 0.000 |" in done.stdout
+
+
+def test_a_count_over_its_budget_fails_the_bench_naming_the_request(tmp_path):
+    done, report = _counts(tmp_path, "sqlite", "--budget", "GET /profile, signed in:statements=0",
+                           "--budget", "POST /session-data (one write):writes=0")
+
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "SQLite GET /profile, signed in: 1.000 SQL statements per request, budget 0" \
+        in done.stderr
+    assert "SQLite POST /session-data (one write): 1.000 writes per request, budget 0" \
+        in done.stderr
+    assert len(report["over_budget"]) == 2
+
+
+def test_the_bench_refuses_a_malformed_budget(tmp_path):
+    done, _ = _counts(tmp_path, "sqlite", "--budget", "GET /nowhere:statements=1")
+
+    assert done.returncode == 2
+    assert "--budget 'GET /nowhere:statements=1': expected SCENARIO:KEY=N" in done.stderr
 
 
 def _inprocess(*args: str) -> subprocess.CompletedProcess:

@@ -11,6 +11,7 @@ from typing import Any
 
 import zope.sqlalchemy
 import zope.sqlalchemy.datamanager
+from pyramid.settings import asbool
 from sqlalchemy import engine_from_config, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, configure_mappers, sessionmaker
@@ -49,10 +50,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor.close()
 
 
+# True when sqlalchemy.url points at PgBouncer in transaction pooling mode
+# (checked, like every sessapp.* key, by sessapp.settings before any engine exists).
+PGBOUNCER_SETTING = "sessapp.pgbouncer"
+
+
+def _no_server_side_prepare(dbapi_connection: Any, _record: Any) -> None:
+    """psycopg prepares a statement on the server from its 5th run on a connection
+    and later runs it by name; behind a transaction pooler the next transaction
+    lands on another server connection, where that name does not exist (error
+    26000). ``None`` keeps every statement unnamed, which any pooler forwards."""
+    dbapi_connection.prepare_threshold = None
+
+
 def get_engine(settings: Mapping[str, Any], prefix: str = "sqlalchemy.") -> Engine:
     engine = engine_from_config(settings, prefix)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    if engine.dialect.driver == "psycopg" and asbool(settings.get(PGBOUNCER_SETTING, False)):
+        event.listen(engine, "connect", _no_server_side_prepare)
     return engine
 
 
