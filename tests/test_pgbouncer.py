@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import REQUIRED
+from conftest import PASSWORD, REQUIRED
 from servers import free_port, run_app_server
 from sqlalchemy import make_url
 from test_concurrency import Client, run_threads
@@ -160,7 +160,8 @@ def test_no_request_leaves_state_on_its_server_connection(harness, testapp):
     token = testapp.csrf_token("/profile")
     testapp.post_json("/session-data", {"key": "k", "value": "v"},
                       headers={"X-CSRF-Token": token})
-    bearer = testapp.post_json("/api/tokens", {"name": "script", "expires_in_days": 1},
+    bearer = testapp.post_json("/api/tokens", {"name": "script", "expires_in_days": 1,
+                                               "current_password": PASSWORD},
                                headers={"X-CSRF-Token": token}, status=201).json["token"]
     testapp.get("/api/me", headers={"Authorization": f"Bearer {bearer}"})
     testapp.get("/session-data")
