@@ -23,17 +23,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import PASSWORD, REQUIRED
-from servers import free_port, run_app_server
+from servers import Server, free_port, run_app_server
 from sqlalchemy import make_url
 from test_concurrency import Client, run_threads
 
@@ -62,26 +60,7 @@ SESSION_LEVEL = re.compile(
     r"|\bWITH\s+HOLD\b|\bpg_(try_)?advisory_(unlock|lock)", re.IGNORECASE)
 
 
-@dataclass
-class Bouncer:
-    process: subprocess.Popen
-    port: int
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-
-def start_pgbouncer(folder: Path, database_url: str) -> Bouncer:
+def start_pgbouncer(folder: Path, database_url: str) -> Server:
     """PgBouncer on a free loopback port, transaction pooling, trusting every
     client, forwarding any database name to ``database_url``'s server and user."""
     target = make_url(database_url)
@@ -110,7 +89,8 @@ def start_pgbouncer(folder: Path, database_url: str) -> Bouncer:
         command[1:1] = ["-u", "nobody"]
     with log_path.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT)
-    bouncer = Bouncer(process, port, log_path)
+    # A process on a port with a log, stopped by its PID: what a pserve is too.
+    bouncer = Server(process, port, log_path)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
