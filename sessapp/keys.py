@@ -5,13 +5,16 @@ cookies, one-time links and TOTP secrets at rest as they come) takes its key
 from here, never the secret itself: a key leaked or misused for one purpose
 then tells nothing about another's, and a signature made for one purpose never
 verifies for another. Derivation is HKDF-SHA256 (RFC 5869) with the purpose as
-its ``info``, built on the standard library's HMAC.
+its ``info`` (``cryptography``'s implementation).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 # HKDF's salt: fixed and public, it only separates sessapp's keys from any other
 # use of the same secret.
@@ -24,16 +27,8 @@ DEVICE_COOKIE = "device cookie"
 
 
 def hkdf_sha256(secret: bytes, salt: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:
-    """RFC 5869's extract-then-expand with HMAC-SHA256."""
-    if not 0 < length <= 255 * hashlib.sha256().digest_size:
-        raise ValueError(f"cannot derive {length} bytes")
-    pseudorandom = hmac.new(salt, secret, hashlib.sha256).digest()
-    block, output, counter = b"", b"", 1
-    while len(output) < length:
-        block = hmac.new(pseudorandom, block + info + bytes([counter]), hashlib.sha256).digest()
-        output += block
-        counter += 1
-    return output[:length]
+    """RFC 5869's extract-then-expand with HMAC-SHA256 (``cryptography``'s HKDF)."""
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(secret)
 
 
 def derive_key(secret: bytes, purpose: str, length: int = KEY_BYTES) -> bytes:
