@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test test-slow screenshots lint format install install-testing initdb clean
+.PHONY: run test test-slow screenshots lint format install install-testing initdb clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,19 @@ test-slow: install-testing
 ## Regenerate docs/*.png from the browser tests (needs chromium on the PATH).
 screenshots: install-testing
 	SESSAPP_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser.py -k tour
+
+## Catalogues (README, "Languages"): extract every marked message from Python and the
+## templates into sessapp/locale/sessapp.pot, merge it into each language's .po (new
+## messages untranslated, changed ones fuzzy), compile the .mo files the app reads.
+## Then write the missing translations in the .po files and run it again; the tests
+## fail while any message is untranslated, fuzzy, or its .mo is stale.
+translations: install
+	$(BIN)/pybabel -q extract -F babel.cfg --add-location=file -c Translators: \
+	  --project sessapp --version 0.1.0 --copyright-holder sessapp \
+	  -o sessapp/locale/sessapp.pot .
+	$(BIN)/pybabel update -i sessapp/locale/sessapp.pot -d sessapp/locale -D sessapp \
+	  --ignore-obsolete --update-header-comment
+	$(BIN)/pybabel compile -d sessapp/locale -D sessapp --statistics
 
 lint: install-testing
 	$(BIN)/ruff check sessapp tests migrations bench

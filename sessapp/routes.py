@@ -22,6 +22,7 @@ def includeme(config: Any) -> None:
     config.add_route("session_data", "/session-data")
     config.add_route("cookies", "/cookies")
     config.add_route("theme", "/preferences/theme")
+    config.add_route("language", "/preferences/language")
     config.add_route("healthz", "/healthz")
     config.add_route("api_me", "/api/me")
     config.add_route("api_tokens", "/api/tokens")

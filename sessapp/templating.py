@@ -1,12 +1,18 @@
-"""Jinja2 set-up and the filters that turn stored values into words people read."""
+"""Jinja2 set-up and the filters that turn stored values into words people read,
+in the reader's language (:mod:`sessapp.i18n`)."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
+from babel.dates import format_date, format_timedelta
+from jinja2 import pass_context
+from pyramid.i18n import TranslationString
 from pyramid.interfaces import IRoutesMapper
+
+from .i18n import _, translate
 
 _BROWSERS = (
     ("Edg/", "Edge"),
@@ -28,66 +34,99 @@ _SYSTEMS = (
     ("Mac OS X", "macOS"),
     ("Linux", "Linux"),
 )
+UNKNOWN_BROWSER = _("Unknown browser")
 
 
 def describe_agent(user_agent: str | None) -> str:
-    """'Firefox on Windows' from a User-Agent header, or 'Unknown browser'."""
+    """'Firefox on Windows' from a User-Agent header, or 'Unknown browser' (a
+    translation string: the template filter of the same name translates it)."""
     if not user_agent:
-        return "Unknown browser"
+        return UNKNOWN_BROWSER
     browser = next((name for marker, name in _BROWSERS if marker in user_agent), None)
     system = next((name for marker, name in _SYSTEMS if marker in user_agent), None)
     if browser and system:
-        return f"{browser} on {system}"
-    if browser or system:
-        return browser or f"A browser on {system}"
-    return re.sub(r"[^\w ./-]", "", user_agent)[:40] or "Unknown browser"
+        return _("${browser} on ${system}", mapping={"browser": browser, "system": system})
+    if browser:
+        return browser
+    if system:
+        return _("A browser on ${system}", mapping={"system": system})
+    return re.sub(r"[^\w ./-]", "", user_agent)[:40] or UNKNOWN_BROWSER
 
 
 EVENT_NAMES = {
-    "login_success": "Signed in",
-    "login_failure": "Failed sign-in",
-    "login_throttled": "Sign-in refused (too many attempts)",
-    "reauth_failure": "Wrong current password entered",
-    "account_locked": "Sign-in locked for new browsers after too many wrong passwords",
-    "logout": "Signed out",
-    "register": "Account created",
-    "password_changed": "Password changed",
-    "session_revoked": "A session was ended",
-    "sessions_revoked_others": "Every other session was ended",
-    "api_token_created": "API token created",
-    "api_token_revoked": "API token revoked",
-    "api_tokens_revoked_all": "Every API token was revoked",
-    "csrf_failure": "Form rejected (bad CSRF token)",
-    "forbidden": "Access refused",
-    "admin_disable": "Account disabled by an admin",
-    "admin_enable": "Account enabled by an admin",
-    "admin_revoke_sessions": "Sessions and API tokens ended by an admin",
-    "admin_revoke_everyone": "Everyone's sessions ended by an admin",
-    "shell_user_added": "Account created with sessapp-user",
-    "shell_password_set": "Password set with sessapp-user",
-    "shell_disabled": "Account disabled with sessapp-user",
-    "shell_enabled": "Account enabled with sessapp-user",
-    "shell_sessions_revoked": "Sessions and API tokens ended with sessapp-user",
-    "shell_unlocked": "Sign-in lock lifted with sessapp-user",
+    "login_success": _("Signed in"),
+    "login_failure": _("Failed sign-in"),
+    "login_throttled": _("Sign-in refused (too many attempts)"),
+    "reauth_failure": _("Wrong current password entered"),
+    "account_locked": _("Sign-in locked for new browsers after too many wrong passwords"),
+    "logout": _("Signed out"),
+    "register": _("Account created"),
+    "password_changed": _("Password changed"),
+    "session_revoked": _("A session was ended"),
+    "sessions_revoked_others": _("Every other session was ended"),
+    "api_token_created": _("API token created"),
+    "api_token_revoked": _("API token revoked"),
+    "api_tokens_revoked_all": _("Every API token was revoked"),
+    "csrf_failure": _("Form rejected (bad CSRF token)"),
+    "forbidden": _("Access refused"),
+    "admin_disable": _("Account disabled by an admin"),
+    "admin_enable": _("Account enabled by an admin"),
+    "admin_revoke_sessions": _("Sessions and API tokens ended by an admin"),
+    "admin_revoke_everyone": _("Everyone's sessions ended by an admin"),
+    "shell_user_added": _("Account created with sessapp-user"),
+    "shell_password_set": _("Password set with sessapp-user"),
+    "shell_disabled": _("Account disabled with sessapp-user"),
+    "shell_enabled": _("Account enabled with sessapp-user"),
+    "shell_sessions_revoked": _("Sessions and API tokens ended with sessapp-user"),
+    "shell_unlocked": _("Sign-in lock lifted with sessapp-user"),
 }
 
 
 def describe_event(event: str) -> str:
+    """The event's name for people (a translation string; unknown kinds spelled out)."""
     return EVENT_NAMES.get(event, event.replace("_", " ").capitalize())
 
 
-def ago(moment: datetime | None, now: datetime) -> str:
-    """'just now', '5 minutes ago', '3 days ago'."""
+NEVER = _("never")
+JUST_NOW = _("just now")
+
+
+def ago(moment: datetime | None, now: datetime, locale: str = "en") -> str:
+    """'5 minutes ago', 'vor 3 Tagen': Babel's words in ``locale``; under a
+    minute :data:`JUST_NOW`, no moment :data:`NEVER` (translation strings)."""
     if moment is None:
-        return "never"
-    seconds = int((now - moment).total_seconds())
-    if seconds < 45:
-        return "just now"
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= size:
-            count = round(seconds / size)
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
+        return NEVER
+    delta = now - moment
+    if delta.total_seconds() < 60:
+        return JUST_NOW
+    return format_timedelta(-delta, add_direction=True, locale=locale)
+
+
+# The template filters: the functions above in the language of the page.
+
+@pass_context
+def ago_filter(context: Any, moment: datetime | None, now: datetime) -> str:
+    request = context["request"]
+    words = ago(moment, now, request.locale_name)
+    return translate(request, words) if isinstance(words, TranslationString) else words
+
+
+@pass_context
+def describe_agent_filter(context: Any, user_agent: str | None) -> str:
+    return translate(context["request"], describe_agent(user_agent))
+
+
+@pass_context
+def describe_event_filter(context: Any, event: str) -> str:
+    return translate(context["request"], describe_event(event))
+
+
+@pass_context
+def day_filter(context: Any, moment: date | datetime | None) -> str:
+    """The date alone, as the reader's language writes it ("Dec 4, 2026", "04.12.2026")."""
+    if moment is None:
+        return ""
+    return format_date(moment, format="medium", locale=context["request"].locale_name)
 
 
 STYLESHEET = "sessapp:static/sessapp.css"
@@ -129,10 +168,16 @@ def page_paths(request: Any) -> PagePaths:
 def includeme(config: Any) -> None:
     settings = config.get_settings()
     settings.setdefault("jinja2.filters", "\n".join([
-        "ago = sessapp.templating:ago",
-        "describe_agent = sessapp.templating:describe_agent",
-        "describe_event = sessapp.templating:describe_event",
+        "ago = sessapp.templating:ago_filter",
+        "day = sessapp.templating:day_filter",
+        "describe_agent = sessapp.templating:describe_agent_filter",
+        "describe_event = sessapp.templating:describe_event_filter",
     ]))
+    # _() and {% trans %} in the request's language; Python's Plural messages too.
+    settings.setdefault("jinja2.i18n.domain", "sessapp")
+    settings.setdefault("jinja2.i18n.gettext", "sessapp.i18n:TemplateGettext")
+    settings.setdefault("jinja2.globals", "languages = sessapp.i18n:LANGUAGES")
+    config.include(".i18n")
     config.include("pyramid_jinja2")
     config.add_jinja2_renderer(".jinja2")
     # Views name their templates in full ("sessapp:templates/home.jinja2"): for a

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..clock import get_clock
+from ..i18n import _
 from ..models import User, session_store
 from . import audit
 from .errors import AccountError
@@ -30,7 +31,7 @@ def disable_user(request: Any, admin: User, user: User) -> None:
     """Disable ``user``: sessions deleted and tokens revoked at once. An admin
     cannot disable their own account (nobody would be left to undo it)."""
     if user.id == admin.id:
-        raise AccountError("You cannot disable your own account.")
+        raise AccountError(_("You cannot disable your own account."))
     disable(request.dbsession, user, get_clock(request.registry).now())
     audit.record(request, "admin_disable", user=user)
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..models import ApiToken, User
 from ..sessions.tokens import hash_token, new_token
 from .errors import AccountError
@@ -29,9 +30,11 @@ def check_name_and_days(name: Any, days: Any, max_days: int) -> tuple[str, int]:
     the field (``name``, ``expires_in_days``) for a bad one."""
     if (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME_LENGTH
             or not name.isprintable()):
-        raise AccountError(f"name must be 1 to {MAX_NAME_LENGTH} printable characters.", "name")
+        raise AccountError(_("name must be 1 to ${most} printable characters.",
+                             mapping={"most": MAX_NAME_LENGTH}), "name")
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= max_days:
-        raise AccountError(f"expires_in_days must be a whole number from 1 to {max_days}.",
+        raise AccountError(_("expires_in_days must be a whole number from 1 to ${most}.",
+                             mapping={"most": max_days}),
                            "expires_in_days")
     return name.strip(), days
 

@@ -3,9 +3,12 @@ where it matters, the form field it is about or how long to wait."""
 
 from __future__ import annotations
 
+from ..i18n import ReadableError
 
-class AccountError(ValueError):
-    """A rule was broken; the message is fit to show the person who broke it."""
+
+class AccountError(ReadableError):
+    """A rule was broken; the message is fit to show the person who broke it:
+    ``message`` in their language (a translation string), ``str()`` in English."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)

@@ -14,6 +14,7 @@ from typing import Any
 from pyramid.csrf import new_csrf_token
 
 from ..clock import get_clock
+from ..i18n import _
 from ..models import ApiToken, User, session_store
 from . import api_tokens, audit
 from .errors import AccountError, NotFound, Throttled
@@ -45,7 +46,7 @@ def change_password(request: Any, user: User, current_password: str, new_passwor
         set_password(user, request.registry.password_hasher, request.registry.password_policy,
                      new_password, get_clock(request.registry).now())
     except AccountError as exc:
-        raise AccountError(str(exc), "new_password") from None
+        raise AccountError(exc.message, "new_password") from None
     end_sessions(request.dbsession, user, keep_public_id=request.session.public_id)
     request.session.rotate(user_id=user.id, identity=user)
     new_csrf_token(request)
@@ -62,7 +63,7 @@ def end_session(request: Any, user: User, public_id: str) -> bool:
         request.session.invalidate()
         return True
     if not session_store.delete_by_public_id(request.dbsession, user.id, public_id):
-        raise NotFound("No such session.")
+        raise NotFound(_("No such session."))
     audit.record(request, "session_revoked", user=user, session_public_id=public_id)
     return False
 
@@ -105,7 +106,7 @@ def issue_token(request: Any, user: User, name: Any, days: Any, scopes: Any,
     wait = limit.retry_after(request.dbsession, str(user.id), now)
     if wait is not None:
         audit.record(request, "api_token_throttled", user=user, store=False)
-        raise Throttled("Too many tokens created; try again later.", wait)
+        raise Throttled(_("Too many tokens created; try again later."), wait)
     limit.count(request.dbsession, str(user.id), now)
     created = api_tokens.create(request.dbsession, user, name, days, now, granted)
     audit.record(request, "api_token_created", user=user)
@@ -123,5 +124,5 @@ def withdraw_token(request: Any, user: User, token_id: int | None) -> None:
     :class:`NotFound` for an id that is not one of theirs."""
     if token_id is None or not api_tokens.revoke(request.dbsession, user.id, token_id,
                                                  get_clock(request.registry).now()):
-        raise NotFound("No such token.")
+        raise NotFound(_("No such token."))
     audit.record(request, "api_token_revoked", user=user)

@@ -17,6 +17,7 @@ from functools import lru_cache
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
+from ..i18n import ReadableError, _, ngettext
 from .passwords import MAX_PASSWORD_BYTES
 from .usernames import username_key
 
@@ -28,7 +29,7 @@ MIN_GUESSES_LOG10 = 8
 ESTIMATE_PREFIX = 72
 
 
-class WeakPassword(ValueError):
+class WeakPassword(ReadableError):
     """The message names the rule, fit to show the person choosing it."""
 
 
@@ -43,19 +44,23 @@ class PasswordPolicy:
 
     def check(self, password: str, *, username: str = "") -> None:
         if len(password) < self.min_length:
-            raise WeakPassword(f"Use at least {self.min_length} characters for your password.")
+            raise WeakPassword(ngettext("Use at least ${n} character for your password.",
+                                        "Use at least ${n} characters for your password.",
+                                        self.min_length))
         if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
-            raise WeakPassword(f"Passwords are limited to {MAX_PASSWORD_BYTES} bytes.")
+            raise WeakPassword(_("Passwords are limited to ${n} bytes.",
+                                 mapping={"n": MAX_PASSWORD_BYTES}))
         folded = password.casefold()
         if folded in common_passwords():
-            raise WeakPassword("That is one of the most commonly used passwords; choose another.")
+            raise WeakPassword(
+                _("That is one of the most commonly used passwords; choose another."))
         if username and username_key(username) in folded:
-            raise WeakPassword("Your password must not contain your username.")
+            raise WeakPassword(_("Your password must not contain your username."))
         if any(word in folded for word in SITE_WORDS):
-            raise WeakPassword("Your password must not contain the site's name.")
+            raise WeakPassword(_("Your password must not contain the site's name."))
         estimate = zxcvbn(password[:ESTIMATE_PREFIX], user_inputs=[username, *SITE_WORDS])
         if estimate["guesses_log10"] < MIN_GUESSES_LOG10:
-            raise WeakPassword(
+            raise WeakPassword(_(
                 "That password is too easy to guess (a common word, name, repeat or "
                 "sequence). A few unrelated words make a strong one."
-            )
+            ))

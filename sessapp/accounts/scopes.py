@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..i18n import _
 from .errors import AccountError
 
 READ = "read"
@@ -42,14 +43,17 @@ def parse_scopes(value: Any, roles: Iterable[str]) -> list[str]:
         return list(DEFAULT_SCOPES)
     if (not isinstance(value, (list, tuple)) or not value
             or not all(isinstance(name, str) for name in value)):
-        raise AccountError(f"scopes must be a non-empty list of: {', '.join(SCOPES)}.",
+        raise AccountError(_("scopes must be a non-empty list of: ${scopes}.",
+                             mapping={"scopes": ", ".join(SCOPES)}),
                            "scopes")
     unknown = sorted(set(value) - set(SCOPES))
     if unknown:
-        raise AccountError(f"Unknown scope {unknown[0]!r}; the scopes are: "
-                           f"{', '.join(SCOPES)}.", "scopes")
+        raise AccountError(_("Unknown scope ${name}; the scopes are: ${scopes}.",
+                             mapping={"name": repr(unknown[0]), "scopes": ", ".join(SCOPES)}),
+                           "scopes")
     held = scopes_for_roles(roles)
     withheld = [name for name in SCOPES if name in value and name not in held]
     if withheld:
-        raise AccountError(f"You cannot grant the {withheld[0]} scope.", "scopes")
+        raise AccountError(_("You cannot grant the ${name} scope.", mapping={"name": withheld[0]}),
+                           "scopes")
     return [name for name in SCOPES if name in value]

@@ -14,14 +14,15 @@ from pyramid.csrf import new_csrf_token
 from pyramid.security import forget, remember
 
 from ..clock import get_clock
+from ..i18n import _
 from ..models import User
 from . import audit, devices, lockout, throttle
 from .errors import AccountError, ProofRequired, Throttled
 from .users import authenticate
 
-LOGIN_FAILED = "That username and password do not match an active account."
-REAUTH_FAILED = "That is not your current password."
-PROOF_REQUIRED = "This needs your current password: send it as current_password."
+LOGIN_FAILED = _("That username and password do not match an active account.")
+REAUTH_FAILED = _("That is not your current password.")
+PROOF_REQUIRED = _("This needs your current password: send it as current_password.")
 
 
 class SignInRefused(AccountError):

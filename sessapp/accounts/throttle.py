@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from ..i18n import ngettext
 from ..models import ThrottleHit
 from .usernames import username_key
 
@@ -158,5 +159,5 @@ def clear_account(dbsession: Session, username: str) -> int:
 
 
 def wait_message(retry_after: int) -> str:
-    minutes = math.ceil(retry_after / 60)
-    return (f"Too many attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}.")
+    return ngettext("Too many attempts. Try again in ${n} minute.",
+                    "Too many attempts. Try again in ${n} minutes.", math.ceil(retry_after / 60))

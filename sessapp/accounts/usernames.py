@@ -28,6 +28,8 @@ from functools import lru_cache
 
 from confusable_homoglyphs.confusables import confusables_data
 
+from ..i18n import ReadableError, _
+
 MAX_USERNAME_LENGTH = 150
 _EXTRA = set("@.+-_")
 # Combining Diacritical Marks, ... Extended, ... Supplement, ... for Symbols,
@@ -39,7 +41,7 @@ _GENERIC_DIACRITICS = (
 _MAX_ROUNDS = 4
 
 
-class InvalidUsername(ValueError):
+class InvalidUsername(ReadableError):
     pass
 
 
@@ -47,16 +49,17 @@ def normalize_username(raw: str) -> str:
     """The form shown to people: NFKC, validated. Raises InvalidUsername."""
     name = unicodedata.normalize("NFKC", raw or "")
     if not name:
-        raise InvalidUsername("Enter a username.")
+        raise InvalidUsername(_("Enter a username."))
     if len(name) > MAX_USERNAME_LENGTH:
-        raise InvalidUsername(f"Usernames are at most {MAX_USERNAME_LENGTH} characters.")
+        raise InvalidUsername(_("Usernames are at most ${n} characters.",
+                                 mapping={"n": MAX_USERNAME_LENGTH}))
     for char in name:
         category = unicodedata.category(char)
         if not (category.startswith("L") or category.startswith("M") or category == "Nd"
                 or char in _EXTRA):
-            raise InvalidUsername(
+            raise InvalidUsername(_(
                 "Usernames may contain only letters, digits and @ . + - _ characters."
-            )
+            ))
     return name
 
 
@@ -102,7 +105,7 @@ def confusable_skeleton(raw: str) -> str:
     """The UTS #39 skeleton of ``raw``'s key, generic diacritics removed: two
     names with the same skeleton look alike."""
     text = _without_generic_diacritics(unicodedata.normalize("NFD", username_key(raw)))
-    for _ in range(_MAX_ROUNDS):
+    for _round in range(_MAX_ROUNDS):
         # Keyed again: some prototypes are capitals (``0`` becomes ``O``) or
         # compatibility characters, and names are compared by their key.
         mapped = username_key("".join(_prototype(char) for char in text))

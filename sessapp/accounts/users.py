@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from ..i18n import _
 from ..models import User, session_store
 from ..models.meta import parse_id
 from . import api_tokens
@@ -27,7 +28,7 @@ def _check_password(policy: PasswordPolicy, password: str, username: str) -> Non
     try:
         policy.check(password, username=username)
     except WeakPassword as exc:
-        raise AccountError(str(exc), "password") from None
+        raise AccountError(exc.message, "password") from None
 
 
 def find_user(dbsession: Session, username: str) -> User | None:
@@ -61,10 +62,10 @@ def create_user(
     try:
         display = normalize_username(username)
     except InvalidUsername as exc:
-        raise AccountError(str(exc), "username") from None
+        raise AccountError(exc.message, "username") from None
     _check_password(policy, password, display)
     if username_taken(dbsession, display):
-        raise AccountError("That username is taken.", "username")
+        raise AccountError(_("That username is taken."), "username")
     user = User(
         username=display,
         username_key=username_key(display),

@@ -9,6 +9,7 @@ from pyramid.view import view_config
 
 from ..accounts import own_account
 from ..accounts.errors import AccountError, NotFound, Throttled
+from ..i18n import _, ngettext, translate
 from ..models.meta import parse_id
 from ..security.acl import ACCOUNT, ISSUE_TOKEN
 from .helpers import FieldError, field, see_other, throttled, token_request
@@ -37,7 +38,7 @@ def _refused(request: Any, exc: AccountError) -> dict[str, str]:
         throttled(request, exc)
     else:
         request.response.status = 422
-    return {exc.field or "form": str(exc)}
+    return {exc.field or "form": exc.message}
 
 
 def _current_password(request: Any) -> str:
@@ -63,7 +64,7 @@ def revoke_session(request: Any) -> HTTPSeeOther:
         raise HTTPNotFound() from None
     if was_current:
         return see_other(request, "home")
-    request.session.flash("That session has been signed out.")
+    request.session.flash(translate(request, _("That session has been signed out.")))
     return see_other(request, "sessions")
 
 
@@ -76,9 +77,11 @@ def revoke_other_sessions(request: Any) -> Any:
             revoke_tokens=request.POST.get("revoke_tokens") == "on")
     except AccountError as exc:
         return _sessions_page(request, _refused(request, exc))
-    message = f"Signed out {ended} other session{'s' if ended != 1 else ''}."
+    message = translate(request, ngettext("Signed out ${n} other session.",
+                                          "Signed out ${n} other sessions.", ended))
     if revoked:
-        message += f" Revoked {revoked} API token{'s' if revoked != 1 else ''}."
+        message += " " + translate(request, ngettext("Revoked ${n} API token.",
+                                                     "Revoked ${n} API tokens.", revoked))
     request.session.flash(message)
     return see_other(request, "sessions")
 
@@ -95,7 +98,7 @@ def create_token(request: Any) -> dict[str, Any]:
         token, secret = own_account.issue_token(request, request.identity, **fields)
     except FieldError as exc:
         request.response.status = 422
-        return _sessions_page(request, token_errors={"form": str(exc)})
+        return _sessions_page(request, token_errors={"form": exc.message})
     except AccountError as exc:
         return _sessions_page(request, token_errors=_refused(request, exc))
     request.response.status = 201
@@ -109,7 +112,7 @@ def revoke_token(request: Any) -> HTTPSeeOther:
                                    parse_id(request.matchdict["token_id"]))
     except NotFound:
         raise HTTPNotFound() from None
-    request.session.flash("That API token has been revoked.")
+    request.session.flash(translate(request, _("That API token has been revoked.")))
     return see_other(request, "sessions")
 
 
@@ -128,11 +131,12 @@ def change_password(request: Any) -> Any:
         new_password = field(request, "new_password", max_length=4096)
     except FieldError as exc:
         request.response.status = 422
-        return {"errors": {"new_password": str(exc)}}
+        return {"errors": {"new_password": exc.message}}
     try:
         own_account.change_password(request, request.identity, _current_password(request),
                                     new_password)
     except AccountError as exc:
         return {"errors": _refused(request, exc)}
-    request.session.flash("Password changed. Every other session has been signed out.")
+    request.session.flash(translate(
+        request, _("Password changed. Every other session has been signed out.")))
     return see_other(request, "profile")

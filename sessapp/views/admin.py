@@ -10,6 +10,7 @@ from pyramid.view import view_config
 from ..accounts import admin as admin_actions
 from ..accounts import users as accounts
 from ..accounts.errors import AccountError
+from ..i18n import _, ngettext, translate
 from ..security.acl import ADMIN
 from .helpers import see_other
 
@@ -22,17 +23,22 @@ def admin(request: Any) -> dict[str, Any]:
 
 def _disable(request: Any, me: Any, user: Any) -> str:
     admin_actions.disable_user(request, me, user)
-    return f"{user.username} is disabled; their sessions and tokens have ended."
+    return translate(request, _("${name} is disabled; their sessions and tokens have ended.",
+                                mapping={"name": user.username}))
 
 
 def _enable(request: Any, me: Any, user: Any) -> str:
     admin_actions.enable_user(request, me, user)
-    return f"{user.username} is enabled."
+    return translate(request, _("${name} is enabled.", mapping={"name": user.username}))
 
 
 def _revoke_sessions(request: Any, me: Any, user: Any) -> str:
     ended, revoked = admin_actions.end_user_sessions(request, me, user)
-    return f"Ended {ended} session(s) and {revoked} API token(s) of {user.username}."
+    sessions = translate(request, ngettext("${n} session", "${n} sessions", ended))
+    tokens = translate(request, ngettext("${n} API token", "${n} API tokens", revoked))
+    return translate(request, _("Ended ${sessions} and ${tokens} of ${name}.",
+                                mapping={"sessions": sessions, "tokens": tokens,
+                                         "name": user.username}))
 
 
 ACTIONS = {"disable": _disable, "enable": _enable, "revoke-sessions": _revoke_sessions}
@@ -47,12 +53,13 @@ def user_action(request: Any) -> HTTPSeeOther:
     try:
         request.session.flash(action(request, request.identity, user))
     except AccountError as exc:
-        request.session.flash(str(exc), "error")
+        request.session.flash(translate(request, exc.message), "error")
     return see_other(request, "admin")
 
 
 @view_config(route_name="admin_revoke_everyone", request_method="POST", permission=ADMIN)
 def revoke_everyone(request: Any) -> HTTPSeeOther:
     ended = admin_actions.end_everyones_sessions(request, request.identity)
-    request.session.flash(f"Ended {ended} session(s).")
+    request.session.flash(translate(request, ngettext("Ended ${n} session.",
+                                                     "Ended ${n} sessions.", ended)))
     return see_other(request, "admin")

@@ -35,10 +35,10 @@ def login(request: Any) -> Any:
         sign_in(request, username, password)
     except Throttled as exc:
         throttled(request, exc)
-        return {**form, "error": str(exc)}
+        return {**form, "error": exc.message}
     except AccountError as exc:
         request.response.status = 422
-        return {**form, "error": str(exc)}
+        return {**form, "error": exc.message}
     return HTTPSeeOther(location=target or request.route_path("profile"))
 
 
@@ -82,13 +82,13 @@ def register(request: Any) -> Any:
         password = field(request, "password", max_length=4096)
     except FieldError as exc:
         request.response.status = 422
-        return {"username": "", "errors": {"form": str(exc)}}
+        return {"username": "", "errors": {"form": exc.message}}
     try:
         register_account(request, username, password)
     except Throttled as exc:
         throttled(request, exc)
-        return {"username": username[:150], "errors": {"form": str(exc)}}
+        return {"username": username[:150], "errors": {"form": exc.message}}
     except AccountError as exc:
         request.response.status = 422
-        return {"username": username[:150], "errors": {exc.field or "form": str(exc)}}
+        return {"username": username[:150], "errors": {exc.field or "form": exc.message}}
     return HTTPSeeOther(location=request.route_path("profile"))

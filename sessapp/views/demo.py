@@ -1,4 +1,4 @@
-"""The public pages: home, the session-data demo, cookies, theme, health."""
+"""The public pages: home, the session-data demo, cookies, theme, language, health."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import schema
 from ..accounts.devices import cookie_name as device_cookie_name
+from ..i18n import COOKIE_NAME as LANGUAGE_COOKIE
+from ..i18n import LANGUAGES
 from ..security.acl import PUBLIC
 from ..security.redirects import safe_next
 from ..sessions import SessionDataError
@@ -80,11 +82,31 @@ def theme(request: Any) -> Any:
         return json_error(422, str(exc))
     if choice not in THEMES:
         return json_error(422, "theme must be light or dark.")
+    return _remembered(request, "theme", choice, target)
+
+
+@view_config(route_name="language", request_method="POST", permission=PUBLIC)
+def language(request: Any) -> Any:
+    """Pages in the chosen language from now on (the ``language`` cookie beats
+    ``Accept-Language``); back to the page the picker was on."""
+    try:
+        choice = field(request, "language", max_length=20)
+        target = safe_next(field(request, "next")) or request.route_path("home")
+    except FieldError as exc:
+        return json_error(422, str(exc))
+    if choice not in LANGUAGES:
+        return json_error(422, f"language must be one of: {', '.join(LANGUAGES)}.")
+    return _remembered(request, LANGUAGE_COOKIE, choice, target)
+
+
+def _remembered(request: Any, name: str, value: str, target: str) -> HTTPSeeOther:
+    """303 to ``target``, keeping a preference for a year in a cookie with the
+    session cookie's flags (Secure, HttpOnly and SameSite as the environment sets them)."""
     cookie = request.registry.sessapp_settings.session.cookie
     response = HTTPSeeOther(location=target)
     response.set_cookie(
-        "theme",
-        choice,
+        name,
+        value,
         max_age=365 * 24 * 3600,
         path="/",
         secure=cookie.secure,

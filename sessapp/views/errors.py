@@ -17,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..accounts import audit
 from ..accounts.scopes import SCOPES
+from ..i18n import _
 from ..security.acl import ISSUE_TOKEN
 from ..security.csrf import has_bearer_credentials
 from .helpers import json_error, wants_json
@@ -72,7 +73,7 @@ def forbidden(request: Any) -> Any:
     if not signed_in:
         query = urlencode({"next": request.path_qs})
         return HTTPSeeOther(location=f"{request.route_path('login')}?{query}")
-    return _page(request, 403, "Forbidden", "You do not have permission to see this page.")
+    return _page(request, 403, _("Forbidden"), _("You do not have permission to see this page."))
 
 
 def _refusal(request: Any, bearer: bool) -> str:
@@ -89,8 +90,9 @@ def _refusal(request: Any, bearer: bool) -> str:
 
 
 def _page(request: Any, status: int, title: str, message: str, *, nav: bool = True) -> Any:
-    """An error page; ``nav=False`` when the transaction may be over, so the
-    layout must not look up who is signed in."""
+    """An error page in the reader's language (JSON errors stay English: scripts
+    read them); ``nav=False`` when the transaction may be over, so the layout
+    must not look up who is signed in."""
     response = render_to_response(
         "error.jinja2",
         {"title": title, "message": message, "status": status, "nav": nav},
@@ -104,7 +106,7 @@ def _page(request: Any, status: int, title: str, message: str, *, nav: bool = Tr
 def not_found(request: Any) -> Any:
     if wants_json(request):
         return json_error(404, "Not found.")
-    return _page(request, 404, "Not found", "There is no page at this address.")
+    return _page(request, 404, _("Not found"), _("There is no page at this address."))
 
 
 @exception_view_config(BadCSRFToken)
@@ -115,15 +117,15 @@ def bad_csrf(exc: Exception, request: Any) -> Any:
     signed_in = request.session.user_id is not None
     audit.record(request, "csrf_failure", user=request.session.identity if signed_in else None,
                  store=signed_in)
-    message = "The form was stale or tampered with. Go back, reload the page and try again."
     if wants_json(request):
         return json_error(400, "Missing or invalid CSRF token.")
-    return _page(request, 400, "Bad request", message)
+    return _page(request, 400, _("Bad request"), _(
+        "The form was stale or tampered with. Go back, reload the page and try again."))
 
 
 @exception_view_config(URLDecodeError)
 def bad_url(exc: Exception, request: Any) -> Any:
-    return _page(request, 400, "Bad request", "That address could not be read.")
+    return _page(request, 400, _("Bad request"), _("That address could not be read."))
 
 
 @exception_view_config(Exception)
@@ -136,17 +138,18 @@ def server_error(exc: Exception, request: Any) -> Any:
         if wants_json(request):
             response = json_error(503, "The service is briefly unavailable. Try again.")
         else:
-            response = _page(request, 503, "Unavailable",
-                             "The service is briefly unavailable. Please try again.", nav=False)
+            response = _page(request, 503, _("Unavailable"),
+                             _("The service is briefly unavailable. Please try again."), nav=False)
         response.headers["Retry-After"] = "2"
         return response
     if isinstance(exc, OperationalError):
         log.error("database unavailable: %s", exc)
-        response = _page(request, 503, "Unavailable", "The database is unavailable.", nav=False)
+        response = _page(request, 503, _("Unavailable"), _("The database is unavailable."),
+                         nav=False)
         response.headers["Retry-After"] = "5"
         return response
     log.exception("unhandled error", exc_info=exc)
     if wants_json(request):
         return json_error(500, "Internal error.")
-    return _page(request, 500, "Server error", "Something went wrong on our side.",
+    return _page(request, 500, _("Server error"), _("Something went wrong on our side."),
                  nav=False)

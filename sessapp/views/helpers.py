@@ -8,12 +8,13 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.response import Response
 
 from ..clock import get_clock
+from ..i18n import ReadableError, _
 
 MAX_PASSWORD_LENGTH = 4096
 
 
-class FieldError(ValueError):
-    pass
+class FieldError(ReadableError):
+    """A field that cannot be read: its message names the field."""
 
 
 def json_body(request: Any) -> dict[str, Any] | None:
@@ -25,7 +26,7 @@ def json_body(request: Any) -> dict[str, Any] | None:
         return {}
     body = request.json_body  # already parsed once by the body guard
     if not isinstance(body, dict):
-        raise FieldError("The JSON body must be an object.")
+        raise FieldError(_("The JSON body must be an object."))
     return body
 
 
@@ -36,9 +37,9 @@ def field(request: Any, name: str, *, max_length: int = 1024) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise FieldError(f"{name} must be text.")
+        raise FieldError(_("${name} must be text.", mapping={"name": name}))
     if len(value) > max_length:
-        raise FieldError(f"{name} is too long.")
+        raise FieldError(_("${name} is too long.", mapping={"name": name}))
     return value
 
 
@@ -75,8 +76,8 @@ def token_request(request: Any) -> dict[str, Any]:
         days = whole_number(days)
     password = body.get("current_password") or ""
     if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
-        raise FieldError(f"current_password must be text of at most {MAX_PASSWORD_LENGTH}"
-                         " characters.")
+        raise FieldError(_("current_password must be text of at most ${n} characters.",
+                           mapping={"n": MAX_PASSWORD_LENGTH}))
     return {"name": body.get("name"), "days": days, "scopes": body.get("scopes"),
             "current_password": password}
 
