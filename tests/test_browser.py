@@ -251,3 +251,39 @@ def test_the_device_cookie_outlives_logout_and_lets_the_owner_past_a_lockout(har
     fresh.get_by_role("button", name="Sign in").click()
     fresh.wait_for_load_state()
     assert "Too many attempts" in fresh.locator("main").inner_text()
+
+
+def test_the_language_picker_switches_the_page_by_keyboard_and_stays_on_it(harness, open_page):
+    harness.make_user("alice")
+    page = open_page("/login?next=%2Fsessions")
+    assert page.locator("html").get_attribute("lang") == "en"
+    picker = page.get_by_label("Language")
+    picker.focus()
+    picker.select_option("de")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Change language"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/login\?next=%2Fsessions$"))
+    assert page.locator("html").get_attribute("lang") == "de"
+    assert page.locator("h1").inner_text() == "Anmelden"
+    page.get_by_label("Benutzername").fill("alice")
+    page.get_by_label("Passwort").fill(PASSWORD)
+    page.get_by_role("button", name="Anmelden").click()
+    page.wait_for_url(re.compile(r"/sessions$"))
+    assert "(diese Sitzung)" in page.locator("table.sessions").inner_text()
+    page.get_by_label("Sprache").select_option("en")
+    page.get_by_role("button", name="Sprache wechseln").click()
+    page.wait_for_url(re.compile(r"/sessions$"))
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.locator("h1").inner_text() == "Your sessions"
+
+
+def test_a_german_browser_gets_german_pages_without_choosing(chromium, server):
+    context = chromium.new_context(base_url=server.url, locale="de-DE")
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        assert page.locator("html").get_attribute("lang") == "de"
+        assert page.get_by_role("button", name="Anmelden").is_visible()
+    finally:
+        context.close()
