@@ -40,6 +40,7 @@ ROUTES: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "session_data": ("/session-data", ("GET", "POST"), False),
     "cookies": ("/cookies", ("GET",), False),
     "theme": ("/preferences/theme", ("POST",), False),
+    "language": ("/preferences/language", ("POST",), False),
     "healthz": ("/healthz", ("GET",), False),
     "api_me": ("/api/me", ("GET",), False),
     "api_tokens": ("/api/tokens", ("GET", "POST"), True),
@@ -51,7 +52,7 @@ def form(csrf: str) -> dict[str, str]:
     """Fields that would make each form succeed for a signed-in alice."""
     return {"csrf_token": csrf, "username": "alice", "password": PASSWORD,
             "current_password": PASSWORD, "new_password": "a brand new passphrase",
-            "key": "k", "value": "planted", "theme": "dark", "name": "t",
+            "key": "k", "value": "planted", "theme": "dark", "language": "de", "name": "t",
             "expires_in_days": "1"}
 
 

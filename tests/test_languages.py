@@ -299,3 +299,18 @@ def test_a_german_page_costs_no_more_sql_than_an_english_one(harness):
         browser.get("/profile", headers={"Accept-Language": "de, en;q=0.5"})
         counts[language] = len(harness.sql.statements)
     assert counts["de"] == counts["en"] == 1
+
+
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
+def test_a_name_inside_a_translated_sentence_is_escaped(harness, language):
+    harness.make_user("bob")
+    browser = new_browser(harness)
+    browser.set_cookie("language", language)
+    browser.login("bob")
+    token = browser.csrf_token("/sessions")
+    response = browser.post("/tokens", {"name": "<em>x</em>", "expires_in_days": "1",
+                                        "current_password": PASSWORD, "csrf_token": token},
+                            status=201)
+    created = response.html.find(class_="created-token")
+    assert created.find("em") is None
+    assert "<em>x</em>" in created.find("strong").get_text()

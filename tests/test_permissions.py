@@ -42,6 +42,7 @@ PUBLIC_VIEWS = {
     ("session_data", "POST"),
     ("cookies", None),
     ("theme", "POST"),
+    ("language", "POST"),
     ("healthz", None),
 }
 # Views that skip the permission check entirely.
