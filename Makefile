@@ -53,7 +53,7 @@ translations: install
 	  --project sessapp --version 0.1.0 --copyright-holder sessapp \
 	  -o sessapp/locale/sessapp.pot .
 	$(BIN)/pybabel update -i sessapp/locale/sessapp.pot -d sessapp/locale -D sessapp \
-	  --ignore-obsolete --update-header-comment
+	  --ignore-obsolete
 	$(BIN)/pybabel compile -d sessapp/locale -D sessapp --statistics
 
 lint: install-testing

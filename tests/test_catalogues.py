@@ -5,6 +5,8 @@ catalogue. `make translations` then writing the missing German fixes each failur
 
 from __future__ import annotations
 
+import configparser
+import fnmatch
 import re
 from pathlib import Path
 
@@ -153,3 +155,17 @@ def test_signed_in_german_pages_show_no_english_from_the_catalogue(harness, path
     new_browser(harness, "192.0.2.77").login("bob", "wrong password here", status=422)
     browser.login("root")
     _assert_no_english(browser.get(path))
+
+
+def test_the_package_data_ships_every_catalogue_file():
+    """A wheel (``pip install .``) carries the catalogues the app reads: every
+    file under sessapp/locale matches a pattern of setup.cfg's package data."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    patterns = [pattern.strip() for pattern in
+                config["options.package_data"]["sessapp.locale"].split(",")]
+    files = [path.relative_to(LOCALE).as_posix() for path in LOCALE.rglob("*")
+             if path.is_file() and "__pycache__" not in path.parts]
+    assert any(name.endswith(".mo") for name in files)
+    assert [name for name in files
+            if not any(fnmatch.fnmatch(name, pattern) for pattern in patterns)] == []
