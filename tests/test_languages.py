@@ -74,6 +74,12 @@ def test_accept_language_picks_the_preferred_supported_language(header, expected
     assert negotiate_language(_request(header=header)) == expected
 
 
+def test_only_the_first_kilobyte_of_a_header_counts():
+    filler = ", ".join(["fr;q=0.9"] * 200)
+    assert language_from_header("de;q=0.5, " + filler) == "de"
+    assert language_from_header(filler + ", de;q=0.5") == "en"
+
+
 def test_a_very_long_header_is_judged_without_being_remembered():
     header = ", ".join(f"q{chr(97 + i % 26)}{chr(97 + i // 26)};q=0.{i % 9 + 1}"
                        for i in range(80)) + ", de;q=0.05"
