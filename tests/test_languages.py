@@ -320,3 +320,13 @@ def test_a_name_inside_a_translated_sentence_is_escaped(harness, language):
     created = response.html.find(class_="created-token")
     assert created.find("em") is None
     assert "<em>x</em>" in created.find("strong").get_text()
+
+
+def test_a_throttled_sign_in_is_told_the_wait_in_german(harness):
+    harness.make_user("alice")
+    browser = german(harness)
+    for _ in range(harness.registry.sessapp_settings.auth.throttle_max_failures):
+        browser.login("alice", "definitely not the password", status=422)
+    response = browser.login("alice", "definitely not the password", status=429)
+    minutes = -(-int(response.headers["Retry-After"]) // 60)
+    assert f"Zu viele Versuche. Versuchen Sie es in {minutes} Minuten erneut." in response.text
