@@ -28,3 +28,23 @@ class NotFound(AccountError):
 class ProofRequired(AccountError):
     """A sensitive action came without a proof of identity (no current
     password): nothing was checked or counted; ask for the proof."""
+
+
+class FormErrors(AccountError):
+    """Several fields broke rules at once: ``errors`` maps each field to its
+    message, so a form shows them all together rather than one per try. The
+    first one is the exception's own message and field, for callers (the
+    console scripts) that show a single line."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        first = next(iter(errors))
+        super().__init__(" ".join(errors.values()), first)
+        self.errors = dict(errors)
+
+
+def form_errors(exc: AccountError) -> dict[str, str]:
+    """Every field's message from a refusal: a :class:`FormErrors`' all, any
+    other's own (under ``form`` when it names no field)."""
+    if isinstance(exc, FormErrors):
+        return dict(exc.errors)
+    return {exc.field or "form": str(exc)}

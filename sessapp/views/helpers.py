@@ -108,3 +108,9 @@ def now(request: Any) -> Any:
 
 def see_other(request: Any, route_name: str, **kw: Any) -> HTTPSeeOther:
     return HTTPSeeOther(location=request.route_path(route_name, **kw))
+
+
+def flash(request: Any, message: Any, queue: str = "") -> None:
+    """Flash ``message`` in the request's language: the session keeps text, not
+    a translation string with its mapping, so it is translated now."""
+    request.session.flash(request.localizer.translate(message), queue)
