@@ -14,6 +14,7 @@ from .. import schema
 from ..accounts import own_account
 from ..accounts.devices import cookie_name as device_cookie_name
 from ..security.acl import PUBLIC
+from ..security.csrf import has_bearer_credentials
 from ..security.redirects import safe_next
 from ..sessions import SessionDataError
 from .helpers import FieldError, field, json_body, json_error
@@ -30,8 +31,9 @@ def home(request: Any) -> dict[str, Any]:
     # Without a session cookie this costs no query: the factory only looks up
     # tokens it was sent.
     user = request.identity
-    if user is None:
-        return {"user": None}
+    if user is None or has_bearer_credentials(request):
+        # A bearer token's page never reads sessions: it has none of its own.
+        return {"user": user}
     return {**own_account.overview(request, user), "user": user,
             "current": request.session.public_id}
 
