@@ -25,6 +25,7 @@ def make_app(settings: dict[str, Any], ini_path: str | None = None) -> Router:
         config.include(".security")
         config.include(".tweens")
         config.include(".routes")
+        config.include(".notices")
         config.scan(".views")
         config.include(".request")
     return config.make_wsgi_app()

@@ -130,6 +130,8 @@ def day_filter(context: Any, moment: date | datetime | None) -> str:
 
 
 STYLESHEET = "sessapp:static/sessapp.css"
+FAVICON = "sessapp:static/favicon.svg"
+STRENGTH_HINT_SCRIPT = "sessapp:static/password-hint.js"
 # Distinct mount points remembered (SCRIPT_NAME comes from the deployment, but a
 # bound keeps a misconfigured proxy from growing the cache without end).
 _MOUNTS_REMEMBERED = 8
@@ -137,7 +139,8 @@ _MOUNTS_REMEMBERED = 8
 
 class PagePaths:
     """The URL path of every route without placeholders (``paths.profile``), and
-    of the stylesheet: what every page's layout links to.
+    of the static files (stylesheet, favicon, scripts): what every page's layout
+    links to.
 
     They depend only on where the app is mounted, yet ``request.route_path`` and
     ``static_path`` redo the work at each call, eight of them on every page
@@ -151,6 +154,8 @@ class PagePaths:
             if "{" not in route.pattern and "*" not in route.pattern and not route.pregenerator:
                 setattr(self, route.name, request.route_path(route.name))
         self.stylesheet = request.static_path(STYLESHEET)
+        self.favicon = request.static_path(FAVICON)
+        self.password_hint_script = request.static_path(STRENGTH_HINT_SCRIPT)
 
 
 def page_paths(request: Any) -> PagePaths:

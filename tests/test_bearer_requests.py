@@ -37,6 +37,8 @@ ROUTES: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "admin": ("/admin", ("GET",), False),
     "admin_revoke_everyone": ("/admin/revoke-all-sessions", ("POST",), False),
     "admin_user_action": ("/admin/users/{bob}/disable", ("POST",), False),
+    "admin_revoke_everyone_confirm": ("/admin/revoke-all-sessions/confirm", ("GET",), False),
+    "admin_user_confirm": ("/admin/users/{bob}/disable/confirm", ("GET",), False),
     "session_data": ("/session-data", ("GET", "POST"), False),
     "cookies": ("/cookies", ("GET",), False),
     "theme": ("/preferences/theme", ("POST",), False),

@@ -10,39 +10,24 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from browsers import PHONE, keep_failure_screenshots, launch, needs_chromium, sign_in
 from conftest import PASSWORD
-from servers import ROOT, run_app_server
+from servers import run_app_server
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.backends("sqlite"),
-    pytest.mark.skipif(CHROMIUM is None, reason=(
-        "no chromium on the PATH: install Debian's chromium package to run the browser tests"
-    )),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.backends("sqlite"), needs_chromium]
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (pip install -e '.[testing]')"
 )
 
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-ARTIFACTS = ROOT / "test-artifacts"
 NEW_PASSWORD = "a brand new passphrase here"
 
 
 @pytest.fixture(scope="module")
 def chromium():
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    yield from launch(playwright_api)
 
 
 @pytest.fixture
@@ -67,24 +52,9 @@ def open_page(chromium, server, request):
         return page
 
     yield factory
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        for index, context in enumerate(contexts):
-            for number, page in enumerate(context.pages):
-                name = re.sub(r"[^\w-]", "_", request.node.name)
-                page.screenshot(path=str(ARTIFACTS / f"{name}-{index}-{number}.png"),
-                                full_page=True)
+    keep_failure_screenshots(request, contexts)
     for context in contexts:
         context.close()
-
-
-def sign_in(page, username: str = "alice", password: str = PASSWORD) -> None:
-    page.goto("/login")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/profile$"))
 
 
 def screenshot_for_docs(page, name: str) -> None:
@@ -111,20 +81,48 @@ def test_weak_password_is_explained_next_to_the_field(open_page):
     page.get_by_role("button", name="Create account").click()
     error = page.locator("#password-error")
     assert "at least 12 characters" in error.inner_text()
-    assert page.get_by_label("Password").get_attribute("aria-describedby") == "password-error"
+    described_by = page.get_by_label("Password").get_attribute("aria-describedby").split()
+    assert "password-error" in described_by
 
 
-def test_tour_sign_in_profile_sessions(harness, open_page):
-    harness.make_user("alice")
+def test_tour_sign_in_profile_sessions(harness, chromium, server, open_page):
+    """The README's pictures: each page as a newcomer meets it."""
+    harness.make_user("alice", admin=True)
+    harness.make_user("bob")
     page = open_page("/login")
     screenshot_for_docs(page, "login")
+    page.goto("/register")
+    page.get_by_label("Username").fill("newcomer")
+    page.get_by_label("Password", exact=True).fill("lantern orbit")
+    assert "Long enough" in page.locator("#password-hint").inner_text()
+    screenshot_for_docs(page, "register")
+    elsewhere = open_page()
+    sign_in(elsewhere)
     sign_in(page)
     assert "alice" in page.locator("header").inner_text()
     screenshot_for_docs(page, "profile")
+    page.goto("/")
+    assert "Where you are signed in" in page.locator("main").inner_text()
+    screenshot_for_docs(page, "home")
     page.get_by_role("link", name="Sessions").first.click()
     assert "(this session)" in page.locator("table.sessions").inner_text()
     assert "Linux" in page.locator("table.sessions").inner_text()
     screenshot_for_docs(page, "sessions")
+    page.goto("/admin")
+    page.get_by_role("link", name="Disable bob").click()
+    screenshot_for_docs(page, "admin-confirm")
+    page.goto("/admin")
+    screenshot_for_docs(page, "admin")
+
+    phone = chromium.new_context(base_url=server.url, viewport=PHONE, color_scheme="dark")
+    try:
+        small = phone.new_page()
+        sign_in(small)
+        small.goto("/sessions")
+        assert small.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        screenshot_for_docs(small, "sessions-phone-dark")
+    finally:
+        phone.close()
 
 
 @pytest.mark.parametrize("path", ["/", "/login", "/sessions"])

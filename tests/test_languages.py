@@ -13,6 +13,8 @@ from pyramid.i18n import make_localizer
 from pyramid.testing import DummyRequest
 
 from sessapp.accounts import throttle
+from sessapp.accounts.errors import FormErrors, form_errors
+from sessapp.accounts.users import check_new_account
 from sessapp.i18n import LANGUAGES, english, language_from_header, negotiate_language, ngettext
 from sessapp.templating import ago
 
@@ -254,6 +256,70 @@ def test_flash_messages_count_in_german(harness):
     browser.post("/sessions/revoke-others", {"csrf_token": token, "current_password": PASSWORD},
                  status=303)
     assert "1 andere Sitzung abgemeldet." in browser.get("/sessions").text
+
+
+def test_every_form_error_is_shown_at_once_in_german(harness):
+    browser = german(harness)
+    token = browser.csrf_token("/register")
+    page = browser.post("/register", {"username": "bad name!", "password": "short",
+                                      "csrf_token": token}, status=422)
+    assert "Benutzernamen dürfen nur Buchstaben" in page.html.find(id="username-error").text
+    assert "mindestens 12 Zeichen" in page.html.find(id="password-error").text
+    assert "Bitte korrigieren Sie die unten markierten Felder." in page.text
+
+
+def test_a_wrong_current_and_a_weak_new_password_are_both_refused_in_german(harness):
+    harness.make_user("bob")
+    browser = german(harness)
+    browser.login("bob")
+    token = browser.csrf_token("/password")
+    page = browser.post("/password", {"current_password": "not it at all", "new_password": "short",
+                                      "csrf_token": token}, status=422)
+    assert page.html.find(id="current-error").text == "Das ist nicht Ihr aktuelles Passwort."
+    assert "mindestens 12 Zeichen" in page.html.find(id="new-error").text
+
+
+def test_refusals_with_several_fields_stay_english_outside_pages(harness):
+    harness.make_user("taken")
+    with harness.transaction() as dbsession, pytest.raises(FormErrors) as refused:
+        check_new_account(dbsession, harness.registry.password_policy, "Taken", "short")
+    assert str(refused.value) == ("That username is taken. "
+                                  "Use at least 12 characters for your password.")
+    errors = form_errors(refused.value)
+    assert set(errors) == {"username", "password"}
+    assert english(errors["username"]) == "That username is taken."
+
+
+def test_the_sign_out_notice_is_german(harness):
+    harness.make_user("bob")
+    browser = german(harness)
+    browser.login("bob")
+    browser.post("/logout", {"csrf_token": browser.csrf_token("/logout")}, status=303)
+    assert "Sie haben sich abgemeldet." in browser.get("/").text
+
+
+def test_the_strength_hint_is_given_its_words_in_german(harness):
+    hint = german(harness).get("/register").html.find(class_="password-hint")
+    assert hint["data-say-short"] == "Zu kurz: noch ${count} Zeichen."
+    assert hint["data-say-short-one"] == "Zu kurz: noch ein Zeichen."
+    assert hint["data-say-strong"] == "Stark: Ein langes Passwort ist der beste Schutz."
+    rules = german(harness).get("/register").html.find(class_="password-rules")
+    assert "mindestens 12 Zeichen" in rules.get_text()
+
+
+def test_the_admin_confirmation_and_its_outcome_are_german(harness):
+    harness.make_user("root", admin=True)
+    bob_id = harness.make_user("bob")
+    new_browser(harness, "192.0.2.30").login("bob")
+    browser = german(harness)
+    browser.login("root")
+    page = browser.get(f"/admin/users/{bob_id}/revoke-sessions/confirm")
+    assert page.html.find("h1").get_text(strip=True) == "Sitzungen von bob beenden?"
+    assert page.html.find("button", class_="danger").get_text(strip=True) == \
+        "Sitzungen von bob beenden"
+    token = browser.csrf_token("/admin")
+    browser.post(f"/admin/users/{bob_id}/revoke-sessions", {"csrf_token": token}, status=303)
+    assert "1 Sitzung und 0 API-Tokens von bob beendet." in browser.get("/admin").text
 
 
 def test_times_and_dates_are_written_the_german_way(harness):

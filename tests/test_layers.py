@@ -22,7 +22,8 @@ ALLOWED = {
     "models": {"sessions"},
     "accounts": {"sessions", "models", "clock", "settings", "keys", "i18n"},
     "security": {"sessions", "models", "accounts", "clock", "settings", "keys", "i18n"},
-    "views": {"accounts", "security", "sessions", "models", "clock", "settings", "schema", "i18n"},
+    "views": {"accounts", "security", "sessions", "models", "clock", "settings", "schema",
+              "i18n", "notices"},
     "scripts": {"accounts", "security", "sessions", "models", "clock", "settings", "i18n"},
 }
 

@@ -47,7 +47,8 @@ PUBLIC_VIEWS = {
 }
 # Views that skip the permission check entirely.
 UNCHECKED_VIEWS = {("__static/", None)}
-ADMIN_ROUTES = {"admin", "admin_user_action", "admin_revoke_everyone"}
+ADMIN_ROUTES = {"admin", "admin_user_action", "admin_revoke_everyone", "admin_user_confirm",
+                "admin_revoke_everyone_confirm"}
 
 
 # -- reading the introspector -----------------------------------------------------
@@ -181,7 +182,7 @@ def test_every_admin_view_is_403_for_a_signed_in_non_admin(testapp, harness):
             testapp.request(fill(patterns[route]), method=method, status=403,
                             headers={"X-CSRF-Token": token})
             checked += 1
-    assert checked == 3
+    assert checked == 5
 
 
 # -- a view that forgets its permission, in a tiny app ---------------------------------

@@ -10,19 +10,27 @@ from ..i18n import _
 from ..models import User, session_store
 from . import audit
 from .errors import AccountError
-from .users import disable, enable, end_sessions_and_tokens, list_users
+from .users import disable, enable, end_sessions_and_tokens, find_user, list_users
 
 RECENT_EVENTS = 50
 
 
-def overview(request: Any) -> dict[str, Any]:
+def overview(request: Any, *, username: str | None = None, kind: str | None = None,
+             page: int = 1) -> dict[str, Any]:
     """What the admin page shows: every user, their live session counts, and
-    the newest auth events of everyone."""
+    one page of auth events (newest first), of one person and one kind when
+    asked: ``has_next`` says whether an older page exists."""
     dbsession, now = request.dbsession, get_clock(request.registry).now()
+    user = find_user(dbsession, username) if username else None
+    events = audit.page(dbsession, user_id=None if user is None else user.id,
+                        username=username or None, event=kind,
+                        offset=(page - 1) * RECENT_EVENTS, limit=RECENT_EVENTS + 1)
     return {
         "users": list_users(dbsession),
         "session_counts": session_store.count_by_user(dbsession, now),
-        "events": audit.recent(dbsession, limit=RECENT_EVENTS),
+        "events": events[:RECENT_EVENTS],
+        "has_next": len(events) > RECENT_EVENTS,
+        "kinds": audit.kinds(dbsession),
         "now": now,
     }
 

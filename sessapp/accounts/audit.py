@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pyramid_retry import is_error_retryable
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..clock import get_clock
@@ -69,6 +69,28 @@ def recent(dbsession: Any, *, user_id: int | None = None, limit: int = 50) -> li
     if user_id is not None:
         query = query.where(AuthEvent.user_id == user_id)
     return list(dbsession.scalars(query.limit(limit)))
+
+
+def page(dbsession: Any, *, user_id: int | None = None, username: str | None = None,
+         event: str | None = None, offset: int = 0, limit: int = 50) -> list[AuthEvent]:
+    """Newest first, ``limit`` events from ``offset`` on, narrowed to one kind
+    and to one person: the account ``user_id`` and any attempt made under the
+    name ``username`` (failed sign-ins for a name have no account)."""
+    query = select(AuthEvent).order_by(AuthEvent.occurred_at.desc(), AuthEvent.id.desc())
+    if user_id is not None and username is not None:
+        query = query.where(or_(AuthEvent.user_id == user_id, AuthEvent.username == username))
+    elif user_id is not None:
+        query = query.where(AuthEvent.user_id == user_id)
+    elif username is not None:
+        query = query.where(AuthEvent.username == username)
+    if event is not None:
+        query = query.where(AuthEvent.event == event)
+    return list(dbsession.scalars(query.offset(offset).limit(limit)))
+
+
+def kinds(dbsession: Any) -> list[str]:
+    """Every kind of event stored, for a filter to offer."""
+    return sorted(dbsession.scalars(select(AuthEvent.event).distinct()))
 
 
 def log_line(request: Request, event: str, now: datetime, **fields: Any) -> str:

@@ -17,7 +17,8 @@ from ..clock import get_clock
 from ..i18n import _
 from ..models import ApiToken, User, session_store
 from . import api_tokens, audit
-from .errors import AccountError, NotFound, Throttled
+from .errors import AccountError, FormErrors, NotFound, Throttled
+from .password_policy import WeakPassword
 from .scopes import parse_scopes
 from .signin import confirm_identity, reauthenticate
 from .users import end_sessions, end_sessions_and_tokens, set_password
@@ -40,13 +41,27 @@ def overview(request: Any, user: User) -> dict[str, Any]:
 def change_password(request: Any, user: User, current_password: str, new_password: str) -> None:
     """After re-authentication: the new password, every other session ended, this
     one on a new id with a new CSRF token. Raises ``AccountError``/``Throttled``
-    (field ``current_password`` or ``new_password``); nothing changes then."""
-    reauthenticate(request, user, current_password)
+    (field ``current_password`` or ``new_password``), or :class:`FormErrors`
+    when both are wrong; nothing changes then."""
+    # The new password is judged before the current one is checked, so a form
+    # with both wrong shows both; a throttled re-authentication stays a 429 alone.
+    weak = None
     try:
-        set_password(user, request.registry.password_hasher, request.registry.password_policy,
-                     new_password, get_clock(request.registry).now())
+        request.registry.password_policy.check(new_password, username=user.username)
+    except WeakPassword as exc:
+        weak = exc.message
+    try:
+        reauthenticate(request, user, current_password)
+    except Throttled:
+        raise
     except AccountError as exc:
-        raise AccountError(exc.message, "new_password") from None
+        if weak is None:
+            raise
+        raise FormErrors({"current_password": exc.message, "new_password": weak}) from None
+    if weak is not None:
+        raise AccountError(weak, "new_password")
+    set_password(user, request.registry.password_hasher, request.registry.password_policy,
+                 new_password, get_clock(request.registry).now())
     end_sessions(request.dbsession, user, keep_public_id=request.session.public_id)
     request.session.rotate(user_id=user.id, identity=user)
     new_csrf_token(request)

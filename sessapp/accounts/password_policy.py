@@ -39,8 +39,23 @@ def common_passwords() -> frozenset[str]:
 
 
 @dataclass(frozen=True)
+class PasswordRules:
+    """What a page shows of the policy before the form is sent, and what its
+    strength hint checks as the user types: the same figures :meth:`check`
+    enforces. The common-password list and zxcvbn's estimate stay on the
+    server (too large to send); the hint says so."""
+
+    min_length: int
+    max_bytes: int
+    site_words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PasswordPolicy:
     min_length: int = 12
+
+    def page_rules(self) -> PasswordRules:
+        return PasswordRules(self.min_length, MAX_PASSWORD_BYTES, SITE_WORDS)
 
     def check(self, password: str, *, username: str = "") -> None:
         if len(password) < self.min_length:

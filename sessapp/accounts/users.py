@@ -18,7 +18,7 @@ from ..i18n import _
 from ..models import User, session_store
 from ..models.meta import parse_id
 from . import api_tokens
-from .errors import AccountError
+from .errors import AccountError, FormErrors
 from .password_policy import PasswordPolicy, WeakPassword
 from .passwords import PasswordHasher
 from .usernames import InvalidUsername, normalize_username, username_key, username_skeleton
@@ -49,6 +49,29 @@ def username_taken(dbsession: Session, username: str) -> bool:
     return found is not None
 
 
+def check_new_account(dbsession: Session, policy: PasswordPolicy, username: str,
+                      password: str) -> str:
+    """The display form of ``username`` when both it and ``password`` are
+    acceptable; else :class:`FormErrors` naming every field that is not, so a
+    form shows the username and the password problems together."""
+    errors: dict[str, str] = {}
+    try:
+        display = normalize_username(username)
+    except InvalidUsername as exc:
+        display = username
+        errors["username"] = exc.message
+    else:
+        if username_taken(dbsession, display):
+            errors["username"] = _("That username is taken.")
+    try:
+        policy.check(password, username=display)
+    except WeakPassword as exc:
+        errors["password"] = exc.message
+    if errors:
+        raise FormErrors(errors)
+    return display
+
+
 def create_user(
     dbsession: Session,
     hasher: PasswordHasher,
@@ -59,13 +82,7 @@ def create_user(
     *,
     roles: list[str] | None = None,
 ) -> User:
-    try:
-        display = normalize_username(username)
-    except InvalidUsername as exc:
-        raise AccountError(exc.message, "username") from None
-    _check_password(policy, password, display)
-    if username_taken(dbsession, display):
-        raise AccountError(_("That username is taken."), "username")
+    display = check_new_account(dbsession, policy, username, password)
     user = User(
         username=display,
         username_key=username_key(display),

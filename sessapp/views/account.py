@@ -7,12 +7,13 @@ from typing import Any
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
+from .. import notices
 from ..accounts import own_account
-from ..accounts.errors import AccountError, NotFound, Throttled
+from ..accounts.errors import AccountError, NotFound, Throttled, form_errors
 from ..i18n import _, ngettext, translate
 from ..models.meta import parse_id
 from ..security.acl import ACCOUNT, ISSUE_TOKEN
-from .helpers import FieldError, field, see_other, throttled, token_request
+from .helpers import FieldError, field, flash, see_other, throttled, token_request
 
 
 @view_config(route_name="profile", renderer="sessapp:templates/profile.jinja2", permission=ACCOUNT)
@@ -38,7 +39,7 @@ def _refused(request: Any, exc: AccountError) -> dict[str, str]:
         throttled(request, exc)
     else:
         request.response.status = 422
-    return {exc.field or "form": exc.message}
+    return form_errors(exc)
 
 
 def _current_password(request: Any) -> str:
@@ -63,8 +64,10 @@ def revoke_session(request: Any) -> HTTPSeeOther:
     except NotFound:
         raise HTTPNotFound() from None
     if was_current:
-        return see_other(request, "home")
-    request.session.flash(translate(request, _("That session has been signed out.")))
+        response = see_other(request, "home")
+        notices.leave(request, response, "session-ended")
+        return response
+    flash(request, _("That session has been signed out."))
     return see_other(request, "sessions")
 
 
@@ -112,7 +115,7 @@ def revoke_token(request: Any) -> HTTPSeeOther:
                                    parse_id(request.matchdict["token_id"]))
     except NotFound:
         raise HTTPNotFound() from None
-    request.session.flash(translate(request, _("That API token has been revoked.")))
+    flash(request, _("That API token has been revoked."))
     return see_other(request, "sessions")
 
 
@@ -120,7 +123,11 @@ def revoke_token(request: Any) -> HTTPSeeOther:
              renderer="sessapp:templates/password.jinja2",
              permission=ACCOUNT)
 def password_form(request: Any) -> dict[str, Any]:
-    return {"errors": {}}
+    return _password_page(request, {})
+
+
+def _password_page(request: Any, errors: dict[str, str]) -> dict[str, Any]:
+    return {"errors": errors, "password_rules": request.registry.password_policy.page_rules()}
 
 
 @view_config(route_name="password", request_method="POST",
@@ -131,12 +138,11 @@ def change_password(request: Any) -> Any:
         new_password = field(request, "new_password", max_length=4096)
     except FieldError as exc:
         request.response.status = 422
-        return {"errors": {"new_password": exc.message}}
+        return _password_page(request, {"new_password": exc.message})
     try:
         own_account.change_password(request, request.identity, _current_password(request),
                                     new_password)
     except AccountError as exc:
-        return {"errors": _refused(request, exc)}
-    request.session.flash(translate(
-        request, _("Password changed. Every other session has been signed out.")))
+        return _password_page(request, _refused(request, exc))
+    flash(request, _("Password changed. Every other session has been signed out."))
     return see_other(request, "profile")

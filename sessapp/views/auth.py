@@ -7,18 +7,24 @@ from typing import Any
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
-from ..accounts.errors import AccountError, Throttled
+from .. import notices
+from ..accounts.errors import AccountError, Throttled, form_errors
 from ..accounts.registration import register as register_account
 from ..accounts.signin import sign_in, sign_out
+from ..i18n import _
 from ..security.acl import ACCOUNT, PUBLIC
 from ..security.redirects import safe_next
-from .helpers import FieldError, field, throttled
+from .helpers import FieldError, field, flash, throttled
 
 
 @view_config(route_name="login", request_method="GET", renderer="sessapp:templates/login.jinja2",
              permission=PUBLIC)
 def login_form(request: Any) -> dict[str, Any]:
-    return {"next": safe_next(request.GET.get("next")), "username": "", "error": None}
+    """The sign-in form; with ``next`` (the forbidden view sent the visitor
+    here) it says why."""
+    target = safe_next(request.GET.get("next"))
+    return {"next": target, "username": "", "error": None,
+            "why": _("Please sign in to continue.") if target else None}
 
 
 @view_config(route_name="login", request_method="POST", renderer="sessapp:templates/login.jinja2",
@@ -52,6 +58,7 @@ def logout_form(request: Any) -> dict[str, Any]:
 def logout(request: Any) -> HTTPSeeOther:
     sign_out(request, request.identity)
     response = HTTPSeeOther(location=request.route_path("home"))
+    notices.leave(request, response, "signed-out")
     # Not "cookies": a browser would drop the device cookie too, and with it the
     # owner's way past a lock made by someone else. The session cookie is
     # expired by name instead.
@@ -69,7 +76,12 @@ def _registration_open(request: Any) -> None:
              permission=PUBLIC)
 def register_form(request: Any) -> dict[str, Any]:
     _registration_open(request)
-    return {"username": "", "errors": {}}
+    return _register_page(request, "", {})
+
+
+def _register_page(request: Any, username: str, errors: dict[str, str]) -> dict[str, Any]:
+    return {"username": username, "errors": errors,
+            "password_rules": request.registry.password_policy.page_rules()}
 
 
 @view_config(route_name="register", request_method="POST",
@@ -82,13 +94,15 @@ def register(request: Any) -> Any:
         password = field(request, "password", max_length=4096)
     except FieldError as exc:
         request.response.status = 422
-        return {"username": "", "errors": {"form": exc.message}}
+        return _register_page(request, "", {"form": exc.message})
     try:
-        register_account(request, username, password)
+        user = register_account(request, username, password)
     except Throttled as exc:
         throttled(request, exc)
-        return {"username": username[:150], "errors": {"form": exc.message}}
+        return _register_page(request, username[:150], {"form": exc.message})
     except AccountError as exc:
         request.response.status = 422
-        return {"username": username[:150], "errors": {exc.field or "form": exc.message}}
+        return _register_page(request, username[:150], form_errors(exc))
+    flash(request, _("Welcome, ${name}! Your account is ready and you are signed in.",
+                     mapping={"name": user.username}))
     return HTTPSeeOther(location=request.route_path("profile"))

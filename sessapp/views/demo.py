@@ -11,10 +11,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import schema
+from ..accounts import own_account
 from ..accounts.devices import cookie_name as device_cookie_name
 from ..i18n import COOKIE_NAME as LANGUAGE_COOKIE
 from ..i18n import LANGUAGES
 from ..security.acl import PUBLIC
+from ..security.csrf import has_bearer_credentials
 from ..security.redirects import safe_next
 from ..sessions import SessionDataError
 from .helpers import FieldError, field, json_body, json_error
@@ -26,9 +28,16 @@ REDACTED = "[redacted]"
 
 @view_config(route_name="home", renderer="sessapp:templates/home.jinja2", permission=PUBLIC)
 def home(request: Any) -> dict[str, Any]:
+    """Anonymous: what sessapp is and the way in. Signed in: the user's
+    sessions and latest account events at a glance."""
     # Without a session cookie this costs no query: the factory only looks up
     # tokens it was sent.
-    return {"user": request.identity}
+    user = request.identity
+    if user is None or has_bearer_credentials(request):
+        # A bearer token's page never reads sessions: it has none of its own.
+        return {"user": user}
+    return {**own_account.overview(request, user), "user": user,
+            "current": request.session.public_id}
 
 
 @view_config(route_name="session_data", request_method="GET", renderer="json",

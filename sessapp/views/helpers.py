@@ -8,7 +8,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.response import Response
 
 from ..clock import get_clock
-from ..i18n import ReadableError, _
+from ..i18n import ReadableError, _, translate
 
 MAX_PASSWORD_LENGTH = 4096
 
@@ -109,3 +109,9 @@ def now(request: Any) -> Any:
 
 def see_other(request: Any, route_name: str, **kw: Any) -> HTTPSeeOther:
     return HTTPSeeOther(location=request.route_path(route_name, **kw))
+
+
+def flash(request: Any, message: Any, queue: str = "") -> None:
+    """Flash ``message`` in the request's language: the session keeps text, not
+    a translation string with its mapping, so it is translated now."""
+    request.session.flash(translate(request, message), queue)
