@@ -260,9 +260,7 @@ def test_totp_walk_enrol_sign_out_sign_in_with_password_and_code(harness, open_p
     password and a code. The server runs on the real clock: the sign-in uses
     the next step's code (within the one step of drift allowed), so it is not
     the code that turned TOTP on, and no waiting is needed."""
-    import time
 
-    import pyotp
 
     harness.make_user("alice")
     page = open_page("/login")
