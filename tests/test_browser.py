@@ -281,7 +281,7 @@ def test_totp_walk_enrol_sign_out_sign_in_with_password_and_code(harness, open_p
     page.get_by_label("Username").fill("alice")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/login/mfa$"))
+    page.wait_for_url(re.compile(r"/login/mfa$"))  # no next given
     assert "alice" not in page.locator("header").inner_text()
     page.get_by_label("Code").fill(totp.at(int(time.time()) + 30))
     page.get_by_role("button", name="Verify").click()
