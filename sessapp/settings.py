@@ -67,6 +67,13 @@ class AuthSettings:
     # client IP per throttle window; beyond it they are only logged, so a client
     # cannot grow the table (and push real evidence off /admin) at will.
     refusals_stored_per_ip: int = 20
+    # How long a proof of identity (sign-in, password, second factor) lets
+    # sensitive actions through without asking again ("sudo mode"). Short, as
+    # GitHub's and Django-sudo's are: long enough for a round of settings,
+    # too short for a borrowed, unlocked laptop to be worth much.
+    sudo_timeout: int = 15 * 60
+    # Roles whose members must have a second factor before doing anything else.
+    mfa_required_roles: tuple[str, ...] = ()
 
 
 # Without a configured secret, development and testing sign with this one: the
@@ -133,6 +140,10 @@ def _min_password_length(key: str, value: str) -> int:
     return as_int(key, value, minimum=8)
 
 
+def _as_roles(key: str, value: str) -> tuple[str, ...]:
+    return tuple(sorted(set(aslist(value, flatten=True))))
+
+
 def _rounds(key: str, value: str) -> int:
     rounds = as_int(key, value, minimum=4)
     if rounds > 31:
@@ -159,6 +170,8 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "auth.api_token_max_days": (as_positive, "auth.api_token_max_days"),
     SECRET_KEY: (_as_secret, "secret"),
     "auth.refusals_stored_per_ip": (as_int, "auth.refusals_stored_per_ip"),
+    "auth.sudo_timeout": (as_positive, "auth.sudo_timeout"),
+    "auth.mfa.required_roles": (_as_roles, "auth.mfa_required_roles"),
 }
 
 

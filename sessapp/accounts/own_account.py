@@ -16,10 +16,11 @@ from pyramid.csrf import new_csrf_token
 from ..clock import get_clock
 from ..models import ApiToken, User, session_store
 from . import api_tokens, audit
-from .errors import AccountError, FormErrors, NotFound, Throttled
+from .errors import AccountError, FormErrors, NotFound, ProofRequired, Throttled
+from .factor_policy import has_second_factor
 from .password_policy import WeakPassword
 from .scopes import parse_scopes
-from .signin import confirm_identity, reauthenticate
+from .signin import confirm_identity
 from .users import end_sessions, end_sessions_and_tokens, set_password
 
 RECENT_EVENTS = 10
@@ -33,6 +34,7 @@ def overview(request: Any, user: User) -> dict[str, Any]:
         "sessions": session_store.list_for_user(dbsession, user.id, now),
         "tokens": api_tokens.list_for_user(dbsession, user.id),
         "events": audit.recent(dbsession, user_id=user.id, limit=RECENT_EVENTS),
+        "has_second_factor": has_second_factor(user),
         "now": now,
     }
 
@@ -40,18 +42,19 @@ def overview(request: Any, user: User) -> dict[str, Any]:
 def change_password(request: Any, user: User, current_password: str, new_password: str) -> None:
     """After re-authentication: the new password, every other session ended, this
     one on a new id with a new CSRF token. Raises ``AccountError``/``Throttled``
-    (field ``current_password`` or ``new_password``), or :class:`FormErrors`
-    when both are wrong; nothing changes then."""
-    # The new password is judged before the current one is checked, so a form
-    # with both wrong shows both; a throttled re-authentication stays a 429 alone.
+    (field ``current_password`` or ``new_password``), :class:`FormErrors`
+    when both are wrong, or ``ProofRequired`` without a password outside sudo
+    mode; nothing changes then."""
+    # The new password is judged before the proof, so a form with both wrong
+    # shows both; a throttled or missing proof stays an answer of its own.
     weak = None
     try:
         request.registry.password_policy.check(new_password, username=user.username)
     except WeakPassword as exc:
         weak = str(exc)
     try:
-        reauthenticate(request, user, current_password)
-    except Throttled:
+        confirm_identity(request, user, current_password)
+    except (Throttled, ProofRequired):
         raise
     except AccountError as exc:
         if weak is None:
@@ -86,8 +89,8 @@ def end_other_sessions(request: Any, user: User, current_password: str, *,
                        revoke_tokens: bool = False) -> tuple[int, int]:
     """After re-authentication, end every session of ``user`` but this one, and
     with ``revoke_tokens`` every API token too; how many sessions and tokens
-    ended."""
-    reauthenticate(request, user, current_password)
+    ended. Needs a proof of identity, as :func:`change_password` does."""
+    confirm_identity(request, user, current_password)
     keep = request.session.public_id
     if revoke_tokens:
         ended, revoked = end_sessions_and_tokens(
