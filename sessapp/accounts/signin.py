@@ -15,7 +15,7 @@ from pyramid.security import forget, remember
 
 from ..clock import get_clock
 from ..models import User
-from . import audit, devices, lockout, throttle
+from . import attempts, audit, devices, lockout, throttle
 from .errors import AccountError, ProofRequired, Throttled
 from .users import authenticate
 
@@ -33,26 +33,28 @@ def sign_in(request: Any, username: str, password: str) -> User:
     """Check the password and sign ``username`` in; raises :class:`Throttled` or
     :class:`SignInRefused`.
 
-    A throttled attempt is refused unchecked and not counted, so hammering
-    cannot extend the lock. Exactly one bcrypt check runs on every other path.
+    The attempt is counted before the password is checked (:mod:`.attempts`),
+    so attempts sent at once cannot all pass the throttle; a right password
+    gives the count back. A throttled attempt is refused unchecked and not
+    counted, so hammering cannot extend the lock. Exactly one bcrypt check runs
+    on every other path.
     A browser with the account's device cookie is judged by its own budget, so
     a lock made by others does not hold it; a success gives a new device cookie.
     """
     limits, now = request.registry.throttle_limits, get_clock(request.registry).now()
     device = devices.trusted_device(request, username)
-    budget = throttle.sign_in_budget(request.dbsession, limits, username,
-                                     request.client_addr, device, now)
-    if budget.retry_after is not None:
+    taken = attempts.take(request, throttle.sign_in_charges(limits, username,
+                                                            request.client_addr, device), now)
+    if taken.retry_after is not None:
         audit.record(request, "login_throttled", username=username, store=False)
-        raise Throttled(throttle.wait_message(budget.retry_after), budget.retry_after)
+        raise Throttled(throttle.wait_message(taken.retry_after), taken.retry_after)
     user = authenticate(request.dbsession, request.registry.password_hasher, username, password)
     if user is None:
-        audit.record(request, "login_failure", username=username,
-                     also=throttle.login_failure_hits(limits, username, request.client_addr,
-                                                      device, now))
-        if budget.locks_account:
+        audit.record(request, "login_failure", username=username)
+        if taken.left.get("login_account") == 0:
             lockout.account_locked(request, username)
         raise SignInRefused(LOGIN_FAILED)
+    attempts.give_back(request, taken.hit_ids)
     start_session(request, user)
     return user
 
@@ -86,14 +88,15 @@ def reauthenticate(request: Any, user: User, password: str) -> None:
     """
     limit, now = request.registry.throttle_limits["reauth_session"], \
         get_clock(request.registry).now()
-    key = request.session.public_id
-    wait = limit.retry_after(request.dbsession, key, now)
-    if wait is not None:
+    taken = attempts.take(request, [(limit, request.session.public_id)], now)
+    if taken.retry_after is not None:
         audit.record(request, "login_throttled", user=user, store=False)
-        raise Throttled(throttle.wait_message(wait), wait, "current_password")
+        raise Throttled(throttle.wait_message(taken.retry_after), taken.retry_after,
+                        "current_password")
     if request.registry.password_hasher.verify(password, user.password_hash):
+        attempts.give_back(request, taken.hit_ids)
         return
-    audit.record(request, "reauth_failure", user=user, also=[limit.hit(key, now)])
+    audit.record(request, "reauth_failure", user=user)
     raise AccountError(REAUTH_FAILED, "current_password")
 
 
