@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -55,12 +55,12 @@ Charge = tuple[Limit, str]
 @dataclass(frozen=True)
 class Taken:
     """The outcome of :func:`take`: ``retry_after`` is None when the attempt may
-    be checked; ``left`` says, per scope, how many attempts the budget had left
-    after this one (0: it was the last)."""
+    be checked; ``took_last`` names the scopes whose last free place this
+    attempt took (if it fails, that budget is used up: a lock starts)."""
 
     retry_after: int | None
     hit_ids: tuple[int, ...] = ()
-    left: dict[str, int] = field(default_factory=dict)
+    took_last: frozenset[str] = frozenset()
 
 
 def _key(key: str) -> str:
@@ -90,19 +90,26 @@ def take(request: Any, charges: Sequence[Charge], now: datetime) -> Taken:
         dbsession.add_all(hits)
         dbsession.flush()
         ids = tuple(hit.id for hit in hits)
-    left: dict[str, int] = {}
+    took_last: set[str] = set()
     wait = None
     with factory() as dbsession, dbsession.begin():
-        for limit, key in charges:
+        for (limit, key), own in zip(charges, ids, strict=True):
             counted = _counted(dbsession, limit, key, now)
-            left[limit.scope] = limit.max_hits - len(counted)
             if len(counted) > limit.max_hits:
                 others = [at for hit_id, at in counted if hit_id not in ids]
                 wait = max(wait or 0, _wait(limit, others, now))
+            elif len(counted) == limit.max_hits and own == max(hit_id for hit_id, _ in counted):
+                # Of attempts that saw the same full budget, only the one with
+                # the highest id. (One that counted a racing attempt's hit
+                # before it was taken back may claim the lock early, and the
+                # attempt that then fills the place claims it again: two
+                # records of one lock, only when attempts race for the last
+                # place.)
+                took_last.add(limit.scope)
     if wait is not None:
         give_back(request, ids)
         return Taken(wait)
-    return Taken(None, ids, left)
+    return Taken(None, ids, frozenset(took_last))
 
 
 def _counted(dbsession: Session, limit: Limit, key: str,

@@ -51,7 +51,7 @@ def sign_in(request: Any, username: str, password: str) -> User:
     user = authenticate(request.dbsession, request.registry.password_hasher, username, password)
     if user is None:
         audit.record(request, "login_failure", username=username)
-        if taken.left.get("login_account") == 0:
+        if "login_account" in taken.took_last:
             lockout.account_locked(request, username)
         raise SignInRefused(LOGIN_FAILED)
     attempts.give_back(request, taken.hit_ids)
