@@ -80,10 +80,12 @@ def take(request: Any, charges: Sequence[Charge], now: datetime) -> Taken:
     """Count one attempt against every budget in ``charges``, atomically as
     explained in the module docstring. Refused (``retry_after`` set) when any
     budget is used up; nothing stays counted then."""
-    for limit, key in charges:  # step 0: no write while a budget is plainly used up
-        wait = limit.retry_after(request.dbsession, key, now)
-        if wait is not None:
-            return Taken(wait)
+    _check_no_write_yet(request.dbsession)
+    with request.dbsession.no_autoflush:
+        for limit, key in charges:  # step 0: no write while a budget is plainly used up
+            wait = limit.retry_after(request.dbsession, key, now)
+            if wait is not None:
+                return Taken(wait)
     factory = request.registry["dbsession_factory"]
     hits = [limit.hit(key, now) for limit, key in charges]
     with factory() as dbsession, dbsession.begin():
@@ -110,6 +112,21 @@ def take(request: Any, charges: Sequence[Charge], now: datetime) -> Taken:
         give_back(request, ids)
         return Taken(wait)
     return Taken(None, ids, frozenset(took_last))
+
+
+class WroteFirst(RuntimeError):
+    """A use case counted an attempt after its request wrote to SQLite."""
+
+
+def _check_no_write_yet(dbsession: Session) -> None:
+    """On SQLite a request that has written holds the one write lock until it
+    ends, so the attempt's own transaction would wait for it (the busy timeout,
+    10 s) and fail. Use cases count attempts before they change anything; one
+    that does not is a programming error, refused at once."""
+    if dbsession.get_bind().dialect.name != "sqlite" or not dbsession.in_transaction():
+        return
+    if dbsession.connection().connection.dbapi_connection.in_transaction:
+        raise WroteFirst("count the attempt before the request writes anything")
 
 
 def _counted(dbsession: Session, limit: Limit, key: str,
