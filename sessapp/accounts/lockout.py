@@ -4,7 +4,8 @@ operator.
 A lock starts when a failed sign-in from a client without the account's device
 cookie uses up the account's shared budget. Refused attempts are not counted,
 so the budget is used up once per lock: one ``account_locked`` event each,
-however long someone keeps hammering. The owner's own browsers and sessions are
+however long someone keeps hammering (two, rarely, when simultaneous attempts
+race for the last free place: :mod:`.attempts`). The owner's own browsers and sessions are
 not held by it (see :mod:`.throttle`).
 """
 

@@ -14,7 +14,7 @@ from typing import Any
 from ..clock import get_clock
 from ..i18n import _
 from ..models import User
-from . import audit, devices, factors, lockout, pending, recovery_codes, throttle, totp
+from . import attempts, audit, devices, factors, lockout, pending, recovery_codes, throttle, totp
 from .errors import AccountError, Throttled
 from .signin import start_session
 
@@ -55,23 +55,24 @@ def verify_second_factor(request: Any, code: str) -> str | None:
         raise AccountError(MALFORMED_CODE, "code")
     limits, now = request.registry.throttle_limits, get_clock(request.registry).now()
     device = devices.trusted_device(request, user.username)
-    budget = throttle.sign_in_budget(request.dbsession, limits, user.username,
-                                     request.client_addr, device, now)
-    if budget.retry_after is not None:
+    # Counted before checking, as a password is (:mod:`.attempts`): codes sent
+    # at once cannot all pass the throttle; a right one gives the count back.
+    taken = attempts.take(request, throttle.sign_in_charges(limits, user.username,
+                                                            request.client_addr, device), now)
+    if taken.retry_after is not None:
         audit.record(request, "login_throttled", user=user, store=False)
-        raise Throttled(throttle.wait_message(budget.retry_after), budget.retry_after, "code")
+        raise Throttled(throttle.wait_message(taken.retry_after), taken.retry_after, "code")
     server_secret = request.registry.sessapp_settings.secret.value
     if is_totp:
         accepted = totp.check_code(request.dbsession, server_secret, user, code, now)
     else:
         accepted = recovery_codes.spend(request.dbsession, server_secret, user, code, now)
     if not accepted:
-        audit.record(request, "mfa_failure", user=user,
-                     also=throttle.login_failure_hits(limits, user.username,
-                                                      request.client_addr, device, now))
-        if budget.locks_account:
+        audit.record(request, "mfa_failure", user=user)
+        if "login_account" in taken.took_last:
             lockout.account_locked(request, user.username)
         raise AccountError(WRONG_CODE, "code")
+    attempts.give_back(request, taken.hit_ids)
     target = complete_second_factor(request, user)
     if not is_totp:
         audit.record(request, "mfa_recovery_code_used", user=user,

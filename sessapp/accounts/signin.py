@@ -23,7 +23,7 @@ from pyramid.security import forget, remember
 from ..clock import get_clock
 from ..i18n import _
 from ..models import User
-from . import audit, devices, lockout, pending, throttle, totp
+from . import attempts, audit, devices, lockout, pending, throttle, totp
 from .errors import AccountError, ProofRequired, Throttled
 from .factor_policy import has_second_factor, must_enrol
 from .users import authenticate
@@ -58,30 +58,32 @@ def sign_in(request: Any, username: str, password: str,
     """Check the password and sign ``username`` in; raises :class:`Throttled` or
     :class:`SignInRefused`.
 
+    The attempt is counted before the password is checked (:mod:`.attempts`),
+    so attempts sent at once cannot all pass the throttle; a right password
+    gives the count back. A throttled attempt is refused unchecked and not
+    counted, so hammering cannot extend the lock. Exactly one bcrypt check runs
+    on every other path.
+
     A user with a second factor is not signed in by the password alone: the
     browser gets the half-signed-in state (:mod:`.pending`, remembering the
     safe ``target``) and the factor finishes the sign-in.
-
-    A throttled attempt is refused unchecked and not counted, so hammering
-    cannot extend the lock. Exactly one bcrypt check runs on every other path.
     A browser with the account's device cookie is judged by its own budget, so
     a lock made by others does not hold it; a success gives a new device cookie.
     """
     limits, now = request.registry.throttle_limits, get_clock(request.registry).now()
     device = devices.trusted_device(request, username)
-    budget = throttle.sign_in_budget(request.dbsession, limits, username,
-                                     request.client_addr, device, now)
-    if budget.retry_after is not None:
+    taken = attempts.take(request, throttle.sign_in_charges(limits, username,
+                                                            request.client_addr, device), now)
+    if taken.retry_after is not None:
         audit.record(request, "login_throttled", username=username, store=False)
-        raise Throttled(throttle.wait_message(budget.retry_after), budget.retry_after)
+        raise Throttled(throttle.wait_message(taken.retry_after), taken.retry_after)
     user = authenticate(request.dbsession, request.registry.password_hasher, username, password)
     if user is None:
-        audit.record(request, "login_failure", username=username,
-                     also=throttle.login_failure_hits(limits, username, request.client_addr,
-                                                      device, now))
-        if budget.locks_account:
+        audit.record(request, "login_failure", username=username)
+        if "login_account" in taken.took_last:
             lockout.account_locked(request, username)
         raise SignInRefused(LOGIN_FAILED)
+    attempts.give_back(request, taken.hit_ids)
     if has_second_factor(user):
         pending.begin(request, user, target)
         audit.record(request, "login_password_ok", user=user,
@@ -133,15 +135,15 @@ def judge_proof(request: Any, user: User, check: Callable[[], bool], *, failure_
     ``field``; past the budget, :class:`Throttled` without running ``check``."""
     limit, now = request.registry.throttle_limits["reauth_session"], \
         get_clock(request.registry).now()
-    key = request.session.public_id
-    wait = limit.retry_after(request.dbsession, key, now)
-    if wait is not None:
+    taken = attempts.take(request, [(limit, request.session.public_id)], now)
+    if taken.retry_after is not None:
         audit.record(request, "login_throttled", user=user, store=False)
-        raise Throttled(throttle.wait_message(wait), wait, field)
+        raise Throttled(throttle.wait_message(taken.retry_after), taken.retry_after, field)
     if check():
+        attempts.give_back(request, taken.hit_ids)
         request.session.mark_authenticated()
         return
-    audit.record(request, failure_event, user=user, also=[limit.hit(key, now)])
+    audit.record(request, failure_event, user=user)
     raise AccountError(message, field)
 
 

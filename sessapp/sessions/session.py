@@ -302,9 +302,11 @@ class ServerSideSession(dict):
                     "ip": ip,
                     "user_agent": user_agent[:USER_AGENT_MAX] if user_agent else None,
                 })
-                limit = self._factory.settings.max_per_user
-                if self.user_id is not None and limit:
-                    store.trim_user_sessions(dbsession, self.user_id, limit)
+                settings = self._factory.settings
+                if self.user_id is not None and settings.max_per_user:
+                    store.trim_user_sessions(dbsession, self.user_id, settings.max_per_user)
+                elif self.user_id is None and ip and settings.anonymous_max_per_ip:
+                    store.trim_anonymous_sessions(dbsession, ip, settings.anonymous_max_per_ip)
                 self._issued_token = token
             elif self._doomed_hashes:
                 self._expire_cookie = True
