@@ -69,6 +69,14 @@ EVENT_NAMES = {
     "shell_enabled": "Account enabled with sessapp-user",
     "shell_sessions_revoked": "Sessions and API tokens ended with sessapp-user",
     "shell_unlocked": "Sign-in lock lifted with sessapp-user",
+    "shell_email_set": "E-mail address set with sessapp-user",
+    "email_change_requested": "E-mail address change asked for",
+    "email_verified": "E-mail address confirmed",
+    "email_changed": "E-mail address changed",
+    "email_change_undone": "E-mail address change undone from the old address",
+    "password_reset_requested": "Password reset link sent",
+    "password_reset": "Password reset with a mailed link",
+    "session_ended_from_notice": "A session was ended from a sign-in notice",
 }
 
 

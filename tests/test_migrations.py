@@ -30,7 +30,7 @@ def test_upgrade_is_idempotent(db_url):
     with engine.connect() as connection:
         revision = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
-    assert revision == "0004"
+    assert revision == "0006"
 
 
 def test_the_skeleton_migration_backfills_and_keeps_older_look_alikes_signing_in(backend):

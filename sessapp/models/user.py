@@ -31,6 +31,16 @@ class User(Base):
     # Sessions and tokens created before this instant are dead: password change,
     # "log out everywhere" and disabling move it forward.
     sessions_epoch: Mapped[datetime] = mapped_column(UTCDateTime)
+    # As normalized by email-validator (accounts/email_addresses.py); shown and
+    # written to.
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # Lower-cased: one account per address, whatever the case it is typed in
+    # (a byte-exact column, so MariaDB's collations cannot blur it further).
+    email_key: Mapped[str | None] = mapped_column(ExactString(320), unique=True,
+                                                  nullable=True)
+    # When the owner proved the mailbox is theirs; None until then. Only a
+    # verified address receives reset links and notices.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def roles(self) -> list[str]:
@@ -39,6 +49,11 @@ class User(Base):
     @roles.setter
     def roles(self, value: list[str]) -> None:
         self.roles_text = " ".join(sorted(set(value)))
+
+    @property
+    def verified_email(self) -> str | None:
+        """The address mail may go to: the verified one, else None."""
+        return self.email if self.email_verified_at is not None else None
 
     @property
     def is_admin(self) -> bool:

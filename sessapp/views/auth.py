@@ -64,12 +64,18 @@ def _registration_open(request: Any) -> None:
         raise HTTPNotFound()
 
 
+def _register_page(request: Any, username: str = "", email: str = "",
+                   errors: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"username": username[:150], "email": email[:320], "errors": errors or {},
+            "email_required": request.registry.sessapp_settings.auth.email_required}
+
+
 @view_config(route_name="register", request_method="GET",
              renderer="sessapp:templates/register.jinja2",
              permission=PUBLIC)
 def register_form(request: Any) -> dict[str, Any]:
     _registration_open(request)
-    return {"username": "", "errors": {}}
+    return _register_page(request)
 
 
 @view_config(route_name="register", request_method="POST",
@@ -80,15 +86,16 @@ def register(request: Any) -> Any:
     try:
         username = field(request, "username", max_length=600)
         password = field(request, "password", max_length=4096)
+        email = field(request, "email", max_length=320)
     except FieldError as exc:
         request.response.status = 422
-        return {"username": "", "errors": {"form": str(exc)}}
+        return _register_page(request, errors={"form": str(exc)})
     try:
-        register_account(request, username, password)
+        register_account(request, username, password, email)
     except Throttled as exc:
         throttled(request, exc)
-        return {"username": username[:150], "errors": {"form": str(exc)}}
+        return _register_page(request, username, email, {"form": str(exc)})
     except AccountError as exc:
         request.response.status = 422
-        return {"username": username[:150], "errors": {exc.field or "form": str(exc)}}
+        return _register_page(request, username, email, {exc.field or "form": exc.args[0]})
     return HTTPSeeOther(location=request.route_path("profile"))
