@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import re
 import socket
 import threading
@@ -14,6 +15,9 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+# aiosmtpd logs every SMTP command at INFO; keep test output to what matters.
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @dataclass
@@ -36,7 +40,12 @@ class Received:
 
     @property
     def links(self) -> list[str]:
-        return re.findall(r"https?://\S+", self.text)
+        return re.findall(r"https?://[^\s()]+", self.text)
+
+    def link(self, part: str) -> str:
+        """The one link whose URL contains ``part``."""
+        [found] = [url for url in self.links if part in url]
+        return found
 
 
 @dataclass

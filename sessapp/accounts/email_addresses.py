@@ -38,10 +38,15 @@ def normalize(address: Any) -> tuple[str, str]:
     if not isinstance(address, str) or not address.strip() or len(address) > MAX_LENGTH:
         raise AccountError(INVALID, "email")
     try:
-        checked = validate_email(address.strip(), check_deliverability=False)
+        # No DNS, and no SMTPUTF8: a local part outside ASCII would need
+        # every relay on the way to support it. A Unicode domain is kept in
+        # its ASCII (IDNA) form, which every server takes.
+        checked = validate_email(address.strip(), check_deliverability=False,
+                                 allow_smtputf8=False)
     except EmailNotValidError:
         raise AccountError(INVALID, "email") from None
-    return checked.normalized, email_key(checked.normalized)
+    stored = checked.ascii_email or checked.normalized
+    return stored, email_key(stored)
 
 
 def email_key(normalized: str) -> str:

@@ -251,10 +251,12 @@ class MailDispatcher:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._closed = False
         self.passes = 0
 
     def start(self) -> None:
         with self._lock:
+            self._closed = False
             if self._thread is None or not self._thread.is_alive():
                 self._stopping.clear()
                 self._thread = threading.Thread(target=self._run, name="sessapp-mail",
@@ -263,10 +265,20 @@ class MailDispatcher:
 
     def wake(self) -> None:
         """Run a pass now (starting the thread on first use)."""
+        if self._closed:
+            return
         self._wakeup.set()
-        self.start()
+        if self._thread is None or not self._thread.is_alive():
+            self.start()
+
+    def close(self) -> None:
+        """Stop, and stay stopped until :meth:`start` (mail then waits in the
+        outbox for another process or ``sessapp-mail``)."""
+        self._closed = True
+        self.stop()
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread; the next :meth:`wake` starts it again."""
         self._stopping.set()
         self._wakeup.set()
         if self._thread is not None:
