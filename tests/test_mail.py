@@ -114,8 +114,8 @@ def test_a_row_claimed_by_another_process_is_not_sent_twice(alice, smtp_server):
                                          next_attempt_at=now, attempts=0)
                            for n in range(3)])
     factory = alice.registry["dbsession_factory"]
-    first_claim, first = mail_delivery.claim(factory, alice.clock.now())
-    second_claim, second = mail_delivery.claim(factory, alice.clock.now())
+    _first_claim, first = mail_delivery.claim(factory, alice.clock.now())
+    _second_claim, second = mail_delivery.claim(factory, alice.clock.now())
     assert len(first) == 3 and second == []
     # Once the lease runs out (the first process died), another may take them.
     later = alice.clock.now() + mail_delivery.LEASE + timedelta(seconds=1)
