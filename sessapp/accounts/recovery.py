@@ -51,7 +51,8 @@ def request_reset(request: Any, address: Any) -> None:
         token = one_time_links.issue(request.dbsession, user, one_time_links.RESET, now, timeout)
     else:
         token = "-" * 43
-    message = notices.reset_link(request, target, display,
+    # To the address on the account, never to the one as typed.
+    message = notices.reset_link(request, target, user.email if known else display,
                                  one_time_links.path(one_time_links.RESET, token))
     if known:
         outbox.queue(request, [message])
