@@ -56,7 +56,10 @@ def request_reset(request: Any, address: Any) -> None:
                                  one_time_links.path(one_time_links.RESET, token))
     if known:
         outbox.queue(request, [message])
-        audit.record(request, "password_reset_requested", user=user)
+    # Logged on both paths alike, stored on neither: a row for a known address
+    # only would be a difference in time, and anyone may ask.
+    audit.record(request, "password_reset_requested", user=target if known else None,
+                 store=False)
 
 
 def reset_link(request: Any, token: Any) -> tuple[OneTimeLink, User] | None:
