@@ -210,3 +210,31 @@ def _wait(condition, timeout: float = 15.0) -> None:
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
 
+
+
+def test_gc_deletes_old_sent_mail_and_expired_links_but_never_waiting_mail(harness):
+    from sessapp.models import OneTimeLink, OutboxMessage
+    from sessapp.scripts.gc import collect
+    from sessapp.scripts.common import Environment
+
+    harness.make_user("alice")
+    now = harness.clock.now()
+    long_ago = now - timedelta(days=harness.registry.sessapp_settings.audit_retention_days + 1)
+
+    def message(n, **state):
+        return OutboxMessage(message_id=f"<gc{n}@x>", recipient="a@example.org", subject="s",
+                             content="x", created_at=long_ago, next_attempt_at=long_ago,
+                             attempts=1, **state)
+
+    with harness.transaction() as dbsession:
+        dbsession.add_all([message(1, sent_at=long_ago), message(2, failed_at=long_ago),
+                           message(3), message(4, sent_at=now)])
+        for n, expires in enumerate((now - timedelta(seconds=1), now + timedelta(hours=1))):
+            dbsession.add(OneTimeLink(token_hash=f"{n:064d}", purpose="reset", user_id=1,
+                                      created_at=long_ago, expires_at=expires))
+    env = Environment(raw={}, settings=harness.registry.sessapp_settings,
+                      engine=harness.engine)
+    counts = collect(env, now=now)
+    assert (counts["mails"], counts["links"]) == (2, 1)
+    assert [row.message_id for row in harness.outbox()] == ["<gc3@x>", "<gc4@x>"]
+    assert harness.count("one_time_links") == 1

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..models import OutboxMessage
@@ -239,6 +239,20 @@ def next_due(session_factory: Any) -> datetime | None:
         return dbsession.scalar(
             select(func.min(OutboxMessage.next_attempt_at))
             .where(OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None)))
+
+
+def prune(dbsession: Any, cutoff: datetime, batch_size: int) -> int:
+    """Delete up to ``batch_size`` messages sent or refused before ``cutoff``
+    (mail that still waits is never deleted)."""
+    ids = dbsession.scalars(
+        select(OutboxMessage.id)
+        .where(or_(OutboxMessage.sent_at < cutoff, OutboxMessage.failed_at < cutoff))
+        .order_by(OutboxMessage.id).limit(batch_size)).all()
+    if not ids:
+        return 0
+    return dbsession.execute(
+        delete(OutboxMessage).where(OutboxMessage.id.in_(ids))
+        .execution_options(synchronize_session=False)).rowcount
 
 
 class MailDispatcher:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ..models import OneTimeLink, User
@@ -79,6 +79,19 @@ def spend(dbsession: Session, link: OneTimeLink, now: datetime) -> bool:
     if spent:
         link.used_at = now
     return spent == 1
+
+
+def prune(dbsession: Session, now: datetime, batch_size: int) -> int:
+    """Delete up to ``batch_size`` links that can no longer be used (expired;
+    a used link lives on until its expiry, then goes too)."""
+    ids = dbsession.scalars(
+        select(OneTimeLink.id).where(OneTimeLink.expires_at <= now)
+        .order_by(OneTimeLink.id).limit(batch_size)).all()
+    if not ids:
+        return 0
+    return dbsession.execute(
+        delete(OneTimeLink).where(OneTimeLink.id.in_(ids))
+        .execution_options(synchronize_session=False)).rowcount
 
 
 def kill(dbsession: Session, user_id: int, purpose: str, now: datetime) -> int:
