@@ -214,8 +214,8 @@ def _wait(condition, timeout: float = 15.0) -> None:
 
 def test_gc_deletes_old_sent_mail_and_expired_links_but_never_waiting_mail(harness):
     from sessapp.models import OneTimeLink, OutboxMessage
-    from sessapp.scripts.gc import collect
     from sessapp.scripts.common import Environment
+    from sessapp.scripts.gc import collect
 
     harness.make_user("alice")
     now = harness.clock.now()
