@@ -117,6 +117,10 @@ def test_a_row_claimed_by_another_process_is_not_sent_twice(alice, smtp_server):
     _first_claim, first = mail_delivery.claim(factory, alice.clock.now())
     _second_claim, second = mail_delivery.claim(factory, alice.clock.now())
     assert len(first) == 3 and second == []
+    # Two processes that read the same ids at once: the second takes nothing.
+    ids = [row.id for row in first]
+    with factory() as dbsession, dbsession.begin():
+        assert mail_delivery.take(dbsession, ids, "late", alice.clock.now()) == 0
     # Once the lease runs out (the first process died), another may take them.
     later = alice.clock.now() + mail_delivery.LEASE + timedelta(seconds=1)
     _claim, third = mail_delivery.claim(factory, later)

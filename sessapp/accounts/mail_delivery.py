@@ -154,20 +154,12 @@ def claim(session_factory: Any, now: datetime, *, ignore_schedule: bool = False,
           batch: int = BATCH) -> tuple[str, list[OutboxMessage]]:
     """Claim up to ``batch`` due rows for this pass: its claim and the rows."""
     token = secrets.token_hex(16)
-    free = or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now)
-    waiting = [OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None), free]
-    if not ignore_schedule:
-        waiting.append(OutboxMessage.next_attempt_at <= now)
+    waiting = _waiting(now, ignore_schedule)
     with session_factory() as dbsession, dbsession.begin():
         ids = dbsession.scalars(select(OutboxMessage.id).where(*waiting)
                                 .order_by(OutboxMessage.id).limit(batch)).all()
-        if not ids:
+        if not ids or not take(dbsession, ids, token, now, ignore_schedule=ignore_schedule):
             return token, []
-        dbsession.execute(
-            update(OutboxMessage).where(OutboxMessage.id.in_(ids), *waiting)
-            .values(claim=token, lease_until=now + LEASE,
-                    attempts=OutboxMessage.attempts + 1)
-            .execution_options(synchronize_session=False))
     with session_factory() as dbsession:
         rows = list(dbsession.scalars(select(OutboxMessage)
                                       .where(OutboxMessage.id.in_(ids),
@@ -175,6 +167,27 @@ def claim(session_factory: Any, now: datetime, *, ignore_schedule: bool = False,
                                       .order_by(OutboxMessage.id)))
         dbsession.expunge_all()
     return token, rows
+
+
+def _waiting(now: datetime, ignore_schedule: bool) -> list[Any]:
+    free = or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now)
+    waiting = [OutboxMessage.sent_at.is_(None), OutboxMessage.failed_at.is_(None), free]
+    if not ignore_schedule:
+        waiting.append(OutboxMessage.next_attempt_at <= now)
+    return waiting
+
+
+def take(dbsession: Any, ids: list[int], token: str, now: datetime, *,
+         ignore_schedule: bool = False) -> int:
+    """Claim the rows of ``ids`` that are still free, in one conditional UPDATE:
+    another process that read the same ids a moment ago changes none of the
+    rows this one took (each row's condition is checked as it is written).
+    How many rows are now this claim's."""
+    return dbsession.execute(
+        update(OutboxMessage).where(OutboxMessage.id.in_(ids),
+                                    *_waiting(now, ignore_schedule))
+        .values(claim=token, lease_until=now + LEASE, attempts=OutboxMessage.attempts + 1)
+        .execution_options(synchronize_session=False)).rowcount
 
 
 def _settle(session_factory: Any, row: OutboxMessage, token: str, **values: Any) -> None:
