@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pyramid_retry import is_error_retryable
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..models import OutboxMessage, write_apart
@@ -60,6 +61,9 @@ def queue_apart(request: Any, messages: list[OutboxMessage]) -> None:
         return
 
     def store(finished: Any) -> None:
+        exception = getattr(finished, "exception", None)
+        if exception is not None and is_error_retryable(finished, exception):
+            return  # the attempt is rerun and queues its own mail
         try:
             write_apart(finished.registry, messages)
         except SQLAlchemyError as exc:
