@@ -221,7 +221,7 @@ def test_gc_deletes_old_sent_mail_and_expired_links_but_never_waiting_mail(harne
     from sessapp.scripts.common import Environment
     from sessapp.scripts.gc import collect
 
-    harness.make_user("alice")
+    alice_id = harness.make_user("alice")
     now = harness.clock.now()
     long_ago = now - timedelta(days=harness.registry.sessapp_settings.audit_retention_days + 1)
 
@@ -234,7 +234,7 @@ def test_gc_deletes_old_sent_mail_and_expired_links_but_never_waiting_mail(harne
         dbsession.add_all([message(1, sent_at=long_ago), message(2, failed_at=long_ago),
                            message(3), message(4, sent_at=now)])
         for n, expires in enumerate((now - timedelta(seconds=1), now + timedelta(hours=1))):
-            dbsession.add(OneTimeLink(token_hash=f"{n:064d}", purpose="reset", user_id=1,
+            dbsession.add(OneTimeLink(token_hash=f"{n:064d}", purpose="reset", user_id=alice_id,
                                       created_at=long_ago, expires_at=expires))
     env = Environment(raw={}, settings=harness.registry.sessapp_settings,
                       engine=harness.engine)
