@@ -187,3 +187,17 @@ def test_one_account_per_address_is_kept_by_the_database_too(harness):
 def test_the_email_page_needs_a_signed_in_user(harness):
     response = new_browser(harness).get("/email", status=303)
     assert "/login?next=" in response.location
+
+
+def test_an_address_taken_before_it_is_confirmed_is_refused_and_changes_nothing(
+        alice, smtp_server):
+    harness, browser = alice
+    before = len(smtp_server.wait_for(1))
+    change(browser, "contested@example.org")
+    verify = next(m for m in smtp_server.wait_for(before + 2)[before:]
+                  if m.recipients == ["contested@example.org"])
+    harness.make_user("carol")
+    harness.set_email("carol", "contested@example.org")
+    page = confirm(new_browser(harness), path_of(verify.link("/email/verify/")), status=409)
+    assert "belongs to another account" in page.text
+    assert address_of(harness, "alice") == ("alice@example.org", True)

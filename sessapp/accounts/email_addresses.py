@@ -139,6 +139,8 @@ def confirm(request: Any, token: Any) -> User | None:
         return None
     link, user = found
     now = get_clock(request.registry).now()
+    # Taken meanwhile by another account: refused, and the link stays unused.
+    _check_free(request.dbsession, email_key(link.email), user)
     if not one_time_links.spend(request.dbsession, link, now):
         return None
     changed = user.email_key is not None and user.email_key != email_key(link.email)
