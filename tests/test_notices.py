@@ -3,6 +3,7 @@ a sign-in from a new browser with a link that ends that session."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -127,3 +128,32 @@ class _Manager:
 
     def get(self):
         return self.dbsession.info["transaction_manager"].get()
+
+
+class _Shouting:
+    """A stand-in catalogue: every message upper-cased, so a test can tell
+    whether a text went through the request's localizer."""
+
+    def dugettext(self, domain, message):
+        return self.ugettext(message)
+
+    def ugettext(self, message):
+        # Placeholders (${name}) stay as they are, to be filled in.
+        parts = re.split(r"(\$\{\w+\})", message)
+        return "".join(part if part.startswith("${") else part.upper() for part in parts)
+
+
+def test_mail_is_written_in_the_language_of_the_request(alice, smtp_server):
+    from pyramid.i18n import Localizer
+    from pyramid.interfaces import ILocalizer
+
+    alice.registry.registerUtility(Localizer("de", _Shouting()), ILocalizer, name="de")
+    browser = new_browser(alice)
+    browser.set_cookie("language", "de")
+    browser.set_cookie("_LOCALE_", "de")
+    browser.extra_environ["HTTP_ACCEPT_LANGUAGE"] = "de"
+    browser.login()
+    [mail] = smtp_server.wait_for(1)
+    assert mail.subject == "NEW SIGN-IN TO YOUR SESSAPP ACCOUNT"
+    assert "HELLO alice," in mail.text  # the name itself is not translated
+    assert mail.message["Content-Language"] == "de"

@@ -78,9 +78,10 @@ def compose(request: Any, recipient: str, username: str, mail: Mail) -> OutboxMe
     message_id = make_msgid(domain=_sender_domain(settings))
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = request.localizer.locale_name
     message.set_content(render(TEXT_TEMPLATE, values, request=request))
     message.add_alternative(render(HTML_TEMPLATE, values, request=request), subtype="html")
+    # After the parts: setting content drops every Content-* header before it.
+    message["Content-Language"] = request.localizer.locale_name
     return OutboxMessage(
         message_id=message_id, recipient=recipient, subject=subject,
         content=message.as_string(), created_at=now, next_attempt_at=now, attempts=0,
