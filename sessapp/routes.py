@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from .accounts import one_time_links
+
 
 def includeme(config: Any) -> None:
     config.add_static_view("static", "sessapp:static/", cache_max_age=3600)
@@ -17,6 +19,12 @@ def includeme(config: Any) -> None:
     config.add_route("register", "/register")
     config.add_route("profile", "/profile")
     config.add_route("password", "/password")
+    config.add_route("password_forgot", "/password/forgot")
+    config.add_route("password_reset", one_time_links.PATHS[one_time_links.RESET])
+    config.add_route("email", "/email")
+    config.add_route("email_verify", one_time_links.PATHS[one_time_links.VERIFY])
+    config.add_route("email_undo", one_time_links.PATHS[one_time_links.UNDO_EMAIL])
+    config.add_route("session_end", one_time_links.PATHS[one_time_links.END_SESSION])
     config.add_route("sessions", "/sessions")
     config.add_route("sessions_revoke_others", "/sessions/revoke-others")
     config.add_route("session_revoke", "/sessions/{public_id}/revoke")

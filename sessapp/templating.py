@@ -78,6 +78,14 @@ EVENT_NAMES = {
     "admin_reset_mfa": "Second factors removed by an admin",
     "sudo_granted": "Identity confirmed for a sensitive action",
     "sudo_failure": "Failed identity confirmation for a sensitive action",
+    "shell_email_set": "E-mail address set with sessapp-user",
+    "email_change_requested": "E-mail address change asked for",
+    "email_verified": "E-mail address confirmed",
+    "email_changed": "E-mail address changed",
+    "email_change_undone": "E-mail address change undone from the old address",
+    "password_reset_requested": "Password reset link sent",
+    "password_reset": "Password reset with a mailed link",
+    "session_ended_from_notice": "A session was ended from a sign-in notice",
 }
 
 

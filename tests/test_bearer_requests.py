@@ -35,6 +35,12 @@ ROUTES: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "register": ("/register", ("GET", "POST"), False),
     "profile": ("/profile", ("GET",), False),
     "password": ("/password", ("GET", "POST"), False),
+    "password_forgot": ("/password/forgot", ("GET", "POST"), False),
+    "password_reset": ("/password/reset/{token}", ("GET", "POST"), False),
+    "email": ("/email", ("GET", "POST"), False),
+    "email_verify": ("/email/verify/{token}", ("GET", "POST"), False),
+    "email_undo": ("/email/undo/{token}", ("GET", "POST"), False),
+    "session_end": ("/session-end/{token}", ("GET", "POST"), False),
     "sessions": ("/sessions", ("GET",), False),
     "sessions_revoke_others": ("/sessions/revoke-others", ("POST",), False),
     "session_revoke": ("/sessions/{public_id}/revoke", ("POST",), False),
@@ -108,7 +114,8 @@ def test_every_route_with_a_bearer_header_leaves_the_cookie_session_alone(
     before = snapshot(harness)
     live_tokens = harness.count("api_tokens", "revoked_at IS NULL")
     for pattern, methods, takes_bearer in ROUTES.values():
-        path = pattern.format(public_id=public_id, bob=world["bob"], token_id=world["spare"])
+        path = pattern.format(public_id=public_id, bob=world["bob"], token_id=world["spare"],
+                              token="A" * 43)
         for method in methods:
             response = browser.request(path, method=method, headers=headers, status="*",
                                        POST=form(csrf) if method != "GET" else None)

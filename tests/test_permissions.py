@@ -51,6 +51,17 @@ PUBLIC_VIEWS = {
     ("cookies", None),
     ("theme", "POST"),
     ("healthz", None),
+    # Recovery and mailed links: whoever holds the link (or asks for one).
+    ("password_forgot", "GET"),
+    ("password_forgot", "POST"),
+    ("password_reset", "GET"),
+    ("password_reset", "POST"),
+    ("email_verify", "GET"),
+    ("email_verify", "POST"),
+    ("email_undo", "GET"),
+    ("email_undo", "POST"),
+    ("session_end", "GET"),
+    ("session_end", "POST"),
 }
 # Views that skip the permission check entirely.
 UNCHECKED_VIEWS = {("__static/", None)}

@@ -22,16 +22,10 @@ from .users import find_user
 
 def account_locked(request: Any, username: str) -> None:
     """Record that ``username``'s shared budget just ran out (named by the user
-    when the account exists, by the name tried otherwise), then tell the owner."""
+    when the account exists, by the name tried otherwise); the event tells the
+    owner by mail (notices.EVENT_NOTICES)."""
     user = find_user(request.dbsession, username)
     audit.record(request, "account_locked", user=user, username=username)
-    if user is not None:
-        notify_owner_of_lockout(request, user)
-
-
-def notify_owner_of_lockout(request: Any, user: User) -> None:
-    """Where a notice to the owner will be queued (mail, in the outbox), once
-    sessapp sends mail. It does nothing yet; the event is on ``/sessions``."""
 
 
 def unlock(dbsession: Session, user: User) -> int:

@@ -15,7 +15,7 @@ from pyramid.csrf import new_csrf_token
 
 from ..clock import get_clock
 from ..models import ApiToken, User, session_store
-from . import api_tokens, audit
+from . import api_tokens, audit, one_time_links
 from .errors import AccountError, FormErrors, NotFound, ProofRequired, Throttled
 from .factor_policy import has_second_factor
 from .password_policy import WeakPassword
@@ -65,6 +65,9 @@ def change_password(request: Any, user: User, current_password: str, new_passwor
     set_password(user, request.registry.password_hasher, request.registry.password_policy,
                  new_password, get_clock(request.registry).now())
     end_sessions(request.dbsession, user, keep_public_id=request.session.public_id)
+    # A reset link mailed before the change must not undo it.
+    one_time_links.kill(request.dbsession, user.id, one_time_links.RESET,
+                        get_clock(request.registry).now())
     request.session.rotate(user_id=user.id, identity=user)
     new_csrf_token(request)
     audit.record(request, "password_changed", user=user,
@@ -126,14 +129,9 @@ def issue_token(request: Any, user: User, name: Any, days: Any, scopes: Any,
         raise Throttled("Too many tokens created; try again later.", wait)
     limit.count(request.dbsession, str(user.id), now)
     created = api_tokens.create(request.dbsession, user, name, days, now, granted)
+    # The owner is told by mail (notices.EVENT_NOTICES).
     audit.record(request, "api_token_created", user=user)
-    notify_token_created(request, user, created[0])
     return created
-
-
-def notify_token_created(request: Any, user: User, token: ApiToken) -> None:
-    """Hook: the contract's "API token created" notice by mail goes here once
-    sessapp sends mail. Until then the audit event above is the only record."""
 
 
 def withdraw_token(request: Any, user: User, token_id: int | None) -> None:

@@ -23,7 +23,18 @@ from pyramid.security import forget, remember
 from ..clock import get_clock
 from ..i18n import _
 from ..models import User
-from . import attempts, audit, devices, lockout, pending, throttle, totp
+from . import (
+    attempts,
+    audit,
+    devices,
+    lockout,
+    notices,
+    one_time_links,
+    outbox,
+    pending,
+    throttle,
+    totp,
+)
 from .errors import AccountError, ProofRequired, Throttled
 from .factor_policy import has_second_factor, must_enrol
 from .users import authenticate
@@ -96,13 +107,23 @@ def sign_in(request: Any, username: str, password: str,
 def start_session(request: Any, user: User) -> None:
     """Sign ``user`` in: a new session id (the old one dies in the same
     transaction), a new CSRF token, a new device cookie, an audit event naming
-    the new session. The sign-in is a proof of identity: sudo mode starts."""
+    the new session, and a notice by mail when this browser had never signed
+    in to the account (it held no device cookie for it). The sign-in is a
+    proof of identity: sudo mode starts."""
+    new_browser = devices.trusted_device(request, user.username) is None
     remember(request, str(user.id), user=user)
     request.session.mark_authenticated()
     new_csrf_token(request)
     devices.issue(request, user)
     audit.record(request, "login_success", user=user,
                  session_public_id=request.session.public_id)
+    if new_browser and user.verified_email is not None and outbox.enabled(request):
+        settings, now = request.registry.sessapp_settings, get_clock(request.registry).now()
+        token = one_time_links.issue(request.dbsession, user, one_time_links.END_SESSION, now,
+                                     settings.auth.reset_timeout,
+                                     session_public_id=request.session.public_id)
+        outbox.queue(request, [notices.new_browser_sign_in(
+            request, user, one_time_links.path(one_time_links.END_SESSION, token))])
 
 
 def sign_out(request: Any, user: User | None) -> None:

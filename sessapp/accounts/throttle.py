@@ -86,6 +86,9 @@ def limits(settings: Any) -> dict[str, Limit]:
                       "api_token_user")
     }
     budgets["login_ip"] = auth.throttle_ip_max_failures
+    # Password-reset requests: per address as per account, per IP as sign-ins.
+    budgets["reset_address"] = auth.throttle_max_failures
+    budgets["reset_ip"] = auth.throttle_ip_max_failures
     budgets["refusal_ip"] = auth.refusals_stored_per_ip
     return {scope: Limit(scope, hits, window) for scope, hits in budgets.items()}
 

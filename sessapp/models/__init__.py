@@ -19,13 +19,15 @@ from sqlalchemy.orm import Session, configure_mappers, sessionmaker
 from .api_token import ApiToken
 from .auth_event import AuthEvent
 from .meta import Base
+from .one_time_link import OneTimeLink
+from .outbox_message import OutboxMessage
 from .recovery_code import RecoveryCode
 from .session_record import SessionRecord, session_store
 from .throttle_hit import ThrottleHit
 from .user import User
 
-__all__ = ["ApiToken", "AuthEvent", "Base", "RecoveryCode", "SessionRecord", "ThrottleHit",
-           "User", "session_store"]
+__all__ = ["ApiToken", "AuthEvent", "Base", "OneTimeLink", "OutboxMessage", "RecoveryCode",
+           "SessionRecord", "ThrottleHit", "User", "session_store"]
 
 configure_mappers()
 

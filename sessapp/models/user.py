@@ -38,6 +38,16 @@ class User(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(200), nullable=True)
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # As normalized by email-validator (accounts/email_addresses.py); shown and
+    # written to.
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # Lower-cased: one account per address, whatever the case it is typed in
+    # (a byte-exact column, so MariaDB's collations cannot blur it further).
+    email_key: Mapped[str | None] = mapped_column(ExactString(320), unique=True,
+                                                  nullable=True)
+    # When the owner proved the mailbox is theirs; None until then. Only a
+    # verified address receives reset links and notices.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def roles(self) -> list[str]:
@@ -46,6 +56,11 @@ class User(Base):
     @roles.setter
     def roles(self, value: list[str]) -> None:
         self.roles_text = " ".join(sorted(set(value)))
+
+    @property
+    def verified_email(self) -> str | None:
+        """The address mail may go to: the verified one, else None."""
+        return self.email if self.email_verified_at is not None else None
 
     @property
     def is_admin(self) -> bool:

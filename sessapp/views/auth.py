@@ -143,17 +143,19 @@ def _registration_open(request: Any) -> None:
         raise HTTPNotFound()
 
 
+def _register_page(request: Any, username: str = "", email: str = "",
+                   errors: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"username": username[:150], "email": email[:320], "errors": errors or {},
+            "email_required": request.registry.sessapp_settings.auth.email_required,
+            "password_rules": request.registry.password_policy.page_rules()}
+
+
 @view_config(route_name="register", request_method="GET",
              renderer="sessapp:templates/register.jinja2",
              permission=PUBLIC)
 def register_form(request: Any) -> dict[str, Any]:
     _registration_open(request)
-    return _register_page(request, "", {})
-
-
-def _register_page(request: Any, username: str, errors: dict[str, str]) -> dict[str, Any]:
-    return {"username": username, "errors": errors,
-            "password_rules": request.registry.password_policy.page_rules()}
+    return _register_page(request)
 
 
 @view_config(route_name="register", request_method="POST",
@@ -164,17 +166,18 @@ def register(request: Any) -> Any:
     try:
         username = field(request, "username", max_length=600)
         password = field(request, "password", max_length=4096)
+        email = field(request, "email", max_length=320)
     except FieldError as exc:
         request.response.status = 422
-        return _register_page(request, "", {"form": str(exc)})
+        return _register_page(request, errors={"form": str(exc)})
     try:
-        user = register_account(request, username, password)
+        user = register_account(request, username, password, email)
     except Throttled as exc:
         throttled(request, exc)
-        return _register_page(request, username[:150], {"form": str(exc)})
+        return _register_page(request, username, email, {"form": str(exc)})
     except AccountError as exc:
         request.response.status = 422
-        return _register_page(request, username[:150], form_errors(exc))
+        return _register_page(request, username, email, form_errors(exc))
     flash(request, _("Welcome, ${name}! Your account is ready and you are signed in.",
                      mapping={"name": user.username}))
     return HTTPSeeOther(location=request.route_path("profile"))
