@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import PASSWORD
 from browsers import launch, needs_chromium
+from conftest import PASSWORD
 from servers import free_port, start_pserve, write_ini
 
 pytestmark = [pytest.mark.browser, pytest.mark.backends("sqlite"), needs_chromium]
