@@ -103,6 +103,19 @@ def pool_advice(app_settings: dict[str, Any], threads: int) -> str | None:
     return None
 
 
+def fit_to_database(app_settings: dict[str, Any], options: dict[str, Any]) -> list[str]:
+    """One process on SQLite, and the pool rule checked elsewhere: the lines to
+    print. SQLite writers of one session take turns through a lock inside the
+    process (``sessions.factory``), which other processes cannot see."""
+    if str(app_settings.get("sqlalchemy.url", "")).startswith("sqlite") and \
+            options["workers"] > 1:
+        options["workers"] = 1
+        return ["sessapp: SQLite is served by one process (workers = 1); "
+                "use PostgreSQL for more"]
+    advice = pool_advice(app_settings, options["threads"])
+    return [advice] if advice else []
+
+
 class BodyLimit:
     """Refuse request bodies over ``limit`` bytes with 413 before reading them
     (waitress's ``max_request_body_size``; gunicorn has no such setting)."""
@@ -252,9 +265,8 @@ def serve_paste(app: Any, global_conf: dict[str, Any], **settings: Any) -> int:
         os._exit(1)
     registry = getattr(app, "registry", None)
     app_settings = dict(getattr(registry, "settings", None) or {})
-    advice = pool_advice(app_settings, options["threads"])
-    if advice:
-        print(advice, file=sys.stderr, flush=True)
+    for line in fit_to_database(app_settings, options):
+        print(line, file=sys.stderr, flush=True)
     # The arbiter never queries the database: close what the schema check
     # opened, so no worker even inherits its socket.
     models.close_every_engine()
