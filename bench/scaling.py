@@ -174,7 +174,7 @@ def gunicorn_server(folder: Path, url: str, processes: int) -> Iterator[Server]:
              "session.touch_interval": "600",
              "sqlalchemy.pool_size": str(THREADS + 2), "sqlalchemy.max_overflow": "4"},
         server={"use": "egg:sessapp#gunicorn", "listen": f"127.0.0.1:{port}",
-                "workers": str(processes), "threads": str(THREADS), "ident": None},
+                "workers": str(processes), "threads": str(THREADS)},
     )
     server = start_pserve(ini, port, env=SERVER_ENV)
     try:

@@ -20,6 +20,8 @@ What waitress does for development and what sessapp relies on is kept:
   ``proxy_headers_middleware``, so ``X-Forwarded-For``/``-Proto``/``-Host`` are
   believed from the proxy only and stripped from anyone else;
 - ``max_request_body_size``: a larger body is refused with 413 before it is read;
+- ``ident``: the ``Server`` header's value, none at all when empty (gunicorn
+  always sends ``Server: gunicorn`` otherwise);
 - each address it listens on printed as ``sessapp: serving on http://…`` and a
   busy port refused in one line with exit status 1 (see ``sessapp.server``).
 
@@ -48,7 +50,7 @@ from . import models
 # [server:main] vocabulary serves both runners.
 PROXY_KEYS = ("trusted_proxy", "trusted_proxy_count", "trusted_proxy_headers",
               "clear_untrusted_proxy_headers")
-OWN_KEYS = {"listen", "workers", "threads", "max_request_body_size", *PROXY_KEYS}
+OWN_KEYS = {"listen", "workers", "threads", "max_request_body_size", "ident", *PROXY_KEYS}
 DEFAULT_LISTEN = "127.0.0.1:6543"
 DEFAULT_THREADS = 4
 
@@ -90,9 +92,10 @@ def pool_capacity(app_settings: dict[str, Any]) -> tuple[int, int]:
 
 def pool_advice(app_settings: dict[str, Any], threads: int) -> str | None:
     """The pool sizing rule, checked per process: each of a process's
-    ``threads`` may hold one connection for its transaction while the signed-in
-    read borrows another, so ``pool_size`` must be at least ``threads`` (with
-    ``threads + 2`` recommended). Returns the one-line warning, or None."""
+    ``threads`` holds a connection for its transaction (and briefly a second one
+    to commit an auth event apart from it), so ``pool_size`` below ``threads``
+    makes requests queue for connections; ``threads + 2`` is the rule
+    production.ini follows. Returns the one-line warning, or None."""
     url = str(app_settings.get("sqlalchemy.url", ""))
     if url.startswith("sqlite"):
         return None  # SQLite's pool is per thread, not sized
@@ -165,6 +168,34 @@ def wrap_app(app: Any, settings: dict[str, Any]) -> Any:
             clear_untrusted=clear in ("true", "yes", "on", "1"),
         )
     return app
+
+
+def name_the_server(ident: str) -> None:
+    """waitress's ``ident`` for gunicorn: its responses' ``Server`` header says
+    ``ident``, or is left out when ``ident`` is empty.
+
+    gunicorn writes ``Server: gunicorn`` in ``Response.default_headers`` and has
+    no setting for it; its ``wsgi.create`` builds each HTTP/1 response from the
+    module's ``Response``, which this replaces, in the arbiter before the fork,
+    with a subclass that edits that one line. A shortcut into gunicorn's
+    internals: tests/test_prefork.py fails if a served response names the
+    server again.
+    """
+    import gunicorn.http.wsgi as gunicorn_wsgi
+
+    original = getattr(gunicorn_wsgi.Response, "_sessapp_original", gunicorn_wsgi.Response)
+
+    class NamedResponse(original):  # type: ignore[misc,valid-type]
+        _sessapp_original = original
+
+        def default_headers(self) -> list[str]:
+            lines = super().default_headers()
+            if ident:
+                return [f"Server: {ident}\r\n" if line.startswith("Server:") else line
+                        for line in lines]
+            return [line for line in lines if not line.startswith("Server:")]
+
+    gunicorn_wsgi.Response = NamedResponse
 
 
 def _split_listen(listen: str) -> list[tuple[str, int]]:
@@ -270,6 +301,8 @@ def serve_paste(app: Any, global_conf: dict[str, Any], **settings: Any) -> int:
     # The arbiter never queries the database: close what the schema check
     # opened, so no worker even inherits its socket.
     models.close_every_engine()
+    if "ident" in settings:
+        name_the_server(settings["ident"] or "")
     arbiter = os.getpid()
     try:
         _Gunicorn(wrapped, options).run()

@@ -38,20 +38,17 @@ def write_ini(
     path: Path,
     *,
     base: str = "testing.ini",
-    app: dict[str, str | None] | None = None,
-    server: dict[str, str | None] | None = None,
+    app: dict[str, str] | None = None,
+    server: dict[str, str] | None = None,
 ) -> Path:
-    """Copy ``base`` with [app:main] and [server:main] keys replaced or added
-    (or removed, where the value is None)."""
+    """Copy ``base`` with [app:main] and [server:main] keys replaced or added."""
     parser = configparser.RawConfigParser()
     parser.optionxform = str  # keep keys' case
     parser.read(ROOT / base)
-    for section, values in (("app:main", app), ("server:main", server)):
-        for key, value in (values or {}).items():
-            if value is None:
-                parser.remove_option(section, key)
-            else:
-                parser.set(section, key, value)
+    for key, value in (app or {}).items():
+        parser.set("app:main", key, value)
+    for key, value in (server or {}).items():
+        parser.set("server:main", key, value)
     # Migrations are found relative to the INI's own folder.
     parser.set("alembic", "script_location", str(ROOT / "migrations"))
     with path.open("w") as handle:
