@@ -80,6 +80,16 @@ def workers_server(harness, tmp_path):
         server.stop()
 
 
+def too_large_a_body(port: int) -> bytes:
+    """The status line for a POST announcing one byte more than production's
+    max_request_body_size, its body never sent."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(b"POST /login HTTP/1.1\r\nHost: app.example\r\n"
+                           b"Content-Type: application/x-www-form-urlencoded\r\n"
+                           b"Content-Length: 1048577\r\n\r\n")
+        return connection.recv(200)
+
+
 class Probes:
     """GET /profile?probe=N, each on a new connection, until every worker has
     answered; returns each worker's statuses."""
@@ -126,6 +136,7 @@ def test_workers_share_sign_in_and_sign_out_and_stop_with_their_arbiter(
     # production.ini's empty ident: gunicorn's own Server header is gone too.
     _, headers, _ = client.request("GET", "/login")
     assert "Server" not in headers
+    assert too_large_a_body(server.port).startswith(b"HTTP/1.1 413 ")
     signed_in = probes.every_worker(workers)
     assert {answer for answers in signed_in.values() for answer in answers} == {(200, "")}
 
