@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import budgets
+from bench import budgets, scaling
 from bench.client import Browser
 from bench.databases import add_expired_sessions, count_sessions
 from bench.load import Load, LoadResult, Spec, have_wrk, run_load
@@ -88,6 +88,7 @@ class Report:
     logins: list[dict[str, Any]] = field(default_factory=list)
     sizes: list[dict[str, Any]] = field(default_factory=list)
     gc: list[dict[str, Any]] = field(default_factory=list)
+    scaling: list[dict[str, Any]] = field(default_factory=list)
     counts: list[dict[str, Any]] = field(default_factory=list)
     over_budget: list[str] = field(default_factory=list)
 
@@ -517,9 +518,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "after the main run (default 5; 0 skips)")
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="databases for the request table (default: all reachable)")
-    parser.add_argument("--parts", default="requests,sizes,gc",
-                        help="what to run: requests, sizes, gc, counts (default: the first "
-                             "three; counts checks only the statement counts, in seconds)")
+    parser.add_argument("--parts", default="requests,sizes,gc,scaling",
+                        help="what to run: requests, sizes, gc, scaling, counts (default: "
+                             "the first four; counts checks only the statement counts, in "
+                             "seconds; scaling is /profile on PostgreSQL with 1, 2 and N "
+                             "gunicorn processes, bench/scaling.py)")
     parser.add_argument("--count-requests", type=int, default=20,
                         help="requests of each kind for --parts counts (default 20)")
     parser.add_argument("--budget", action="append", default=[], metavar="SCENARIO:KEY=N",
@@ -546,13 +549,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the longest the load during collection may run")
     parser.add_argument("--logins", type=int, default=9,
                         help="sign-ins timed per database (default 9)")
+    scaling.add_arguments(parser)
     parser.add_argument("--plot", type=Path, help="write the size-sweep plot (PNG) here")
+    parser.add_argument("--scaling-plot", type=Path,
+                        help="write the process-scaling plot (PNG) here")
     parser.add_argument("--markdown", type=Path, help="also write the tables here")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
     args.sizes = sorted(int(s) for s in args.sizes.split(",") if s)
     args.parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    unknown = args.parts - {"requests", "sizes", "gc", "counts"}
+    unknown = args.parts - {"requests", "sizes", "gc", "scaling", "counts"}
     if unknown:
         parser.error(f"unknown part(s): {', '.join(sorted(unknown))}")
     try:
@@ -601,11 +607,17 @@ def main(argv: list[str] | None = None) -> int:
                 steps.append(lambda b=backend: gc_only(b, folder, args, report))
         for step in steps:
             step()
+    scaled: list[scaling.Summary] = []
+    if "scaling" in args.parts:
+        scaled = scaling.report(args, args.scaling_plot, echo=False)
+        report.scaling = [asdict(s) for s in scaled]
     counted = report.counts + [asdict(row) for row in report.rows]
     report.over_budget = budgets.exceeded(counted, args.budgets, LABELS)
     report.load_after = os.getloadavg()
     log(f"load average {report.load_after}")
     text = tables(report)
+    if scaled:
+        text += "\n\n" + scaling.table(scaled, args.scaling_cores or scaling.cores())
     print(text)
     if report.rows or report.sizes:
         print(f"\nload average before {report.load_before[0]:.2f}, after "

@@ -127,3 +127,30 @@ def test_the_in_process_bench_refuses_an_unknown_database():
     done = _inprocess("--backends", "oracle")
     assert done.returncode == 2
     assert "unknown backend(s): oracle" in done.stderr
+
+
+@pytest.mark.backends("postgresql")
+def test_the_process_scaling_part_runs_and_plots(tmp_path, backend):
+    """bench.scaling through ``bench.run``: gunicorn with 1 and 2 (and N)
+    processes on PostgreSQL, a table and a plot; the figures are not checked."""
+    from sessapp.testing import databases
+
+    if not databases.reachable("postgresql"):
+        message = "bench.run found no postgresql server"
+        if "postgresql" in REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    out, picture = tmp_path / "scaling.json", tmp_path / "scaling.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--parts", "scaling", "--scaling-duration", "1",
+         "--scaling-rounds", "1", "--scaling-cores", "2", "--json", str(out),
+         "--scaling-plot", str(picture)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())["scaling"]
+    assert [row["processes"] for row in rows] == [1, 2]
+    assert all(row["rps"] > 0 and row["errors"] == 0 for row in rows)
+    assert rows[0]["ratio"] == 1.0
+    assert "| 2 |" in done.stdout and "vs 1 process" in done.stdout
+    assert picture.read_bytes().startswith(b"\x89PNG")

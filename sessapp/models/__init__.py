@@ -6,6 +6,8 @@ whatever a view or the HTTP session writes commits or rolls back as one.
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,8 +68,34 @@ def _no_server_side_prepare(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.prepare_threshold = None
 
 
+# Every engine this process made, so a forked child can let go of the pooled
+# connections it inherited (see _after_fork_in_child).
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A pre-fork server (``egg:sessapp#gunicorn``) loads the app, and with it
+    the engine and the connection the schema check used, before it forks its
+    workers. Two processes talking over one database socket interleave their
+    protocol messages, so each child forgets the pool it inherited, without
+    closing those sockets (the parent still owns them), and opens its own."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def close_every_engine() -> None:
+    """Close this process's pooled connections (before forking workers that
+    will never use them)."""
+    for engine in list(_ENGINES):
+        engine.dispose()
+
+
 def get_engine(settings: Mapping[str, Any], prefix: str = "sqlalchemy.") -> Engine:
     engine = engine_from_config(settings, prefix)
+    _ENGINES.add(engine)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if engine.dialect.driver == "psycopg" and asbool(settings.get(PGBOUNCER_SETTING, False)):
