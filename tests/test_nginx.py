@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 import trustme
 from conftest import PASSWORD, REQUIRED, ROOT
-from servers import Server, free_port, run_app_server
+from servers import PRODUCTION_MAIL, Server, free_port, run_app_server
 from sqlalchemy import text
 from test_deployment import SECRET
 from test_prefork import children_of
@@ -226,7 +226,7 @@ def start_stack(folder: Path, db_url: str, processes: int = 2
         for _ in range(processes):
             apps.append(run_app_server(
                 folder, db_url, base="production.ini",
-                app={"auth.bcrypt_rounds": "4",
+                app={**PRODUCTION_MAIL, "auth.bcrypt_rounds": "4",
                      "auth.throttle.ip_max_failures": str(IP_BUDGET)},
                 server={"workers": "1"},
                 env={"SESSAPP_DATABASE_URL": db_url, "SESSAPP_SECRET": SECRET}))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from servers import BIN, free_port, run_app_server, write_ini
+from servers import BIN, PRODUCTION_MAIL, free_port, run_app_server, write_ini
 from test_deployment import PROXY, SECRET, RawClient
 
 from sessapp import prefork
@@ -67,7 +67,7 @@ def wait_for(predicate, timeout: float, what: str):
 def workers_server(harness, tmp_path):
     server = run_app_server(
         tmp_path, harness.url, base="production.ini",
-        app={"auth.bcrypt_rounds": "4"},
+        app={**PRODUCTION_MAIL, "auth.bcrypt_rounds": "4"},
         server={"workers": str(WORKERS), "accesslog": "-",
                 "access_log_format": ACCESS_FORMAT},
         env={"SESSAPP_DATABASE_URL": harness.url, "SESSAPP_SECRET": SECRET},
@@ -254,7 +254,8 @@ def test_production_refuses_a_busy_port_in_one_line(harness, tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         ini = write_ini(tmp_path / "busy.ini", base="production.ini",
-                        app={"sqlalchemy.url": harness.url, "auth.bcrypt_rounds": "4"},
+                        app={**PRODUCTION_MAIL, "sqlalchemy.url": harness.url,
+                             "auth.bcrypt_rounds": "4"},
                         server={"listen": f"127.0.0.1:{port}"})
         result = _production_pserve(ini)
     assert result.returncode == 1
@@ -267,7 +268,7 @@ def test_production_refuses_a_busy_port_in_one_line(harness, tmp_path):
 @pytest.mark.backends("sqlite", "postgresql")
 def test_production_refuses_an_unknown_server_setting_in_one_line(harness, tmp_path):
     ini = write_ini(tmp_path / "typo.ini", base="production.ini",
-                    app={"sqlalchemy.url": harness.url},
+                    app={**PRODUCTION_MAIL, "sqlalchemy.url": harness.url},
                     server={"listen": f"127.0.0.1:{free_port()}", "wokers": "2"})
     result = _production_pserve(ini)
     assert result.returncode == 1
