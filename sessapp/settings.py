@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from pyramid.settings import asbool, aslist
 
@@ -67,6 +68,9 @@ class AuthSettings:
     # client IP per throttle window; beyond it they are only logged, so a client
     # cannot grow the table (and push real evidence off /admin) at will.
     refusals_stored_per_ip: int = 20
+    # The passkey relying party: None means the host of sessapp.base_url.
+    webauthn_rp_id: str | None = None
+    webauthn_rp_name: str = "sessapp"
 
 
 # Without a configured secret, development and testing sign with this one: the
@@ -96,12 +100,27 @@ class SessappSettings:
     audit_retention_days: int = 90
     secret: Secret = field(default_factory=lambda: Secret(_PROCESS_SECRET))
     pgbouncer: bool = False
+    # The public origin (scheme://host[:port]), without a trailing slash.
+    base_url: str = "http://localhost:6543"
     session: SessionSettings = field(default_factory=SessionSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` of :attr:`base_url`: what browsers send as
+        the origin of a page of this site (WebAuthn's expected origin)."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def webauthn_rp_id(self) -> str:
+        """The passkey relying party id: ``auth.webauthn.rp_id``, else the host
+        of :attr:`base_url`."""
+        return self.auth.webauthn_rp_id or (urlsplit(self.base_url).hostname or "")
 
 
 def _as_secret(key: str, value: str) -> bytes:
@@ -126,6 +145,30 @@ def _as_policies(key: str, value: str) -> tuple[str, ...]:
     if len(set(names)) != len(names):
         raise SettingsError(f"{key} names a policy twice: {value!r}")
     return names
+
+
+def _as_base_url(key: str, value: str) -> str:
+    """An http(s) origin, perhaps with a path; no query, fragment or user info."""
+    text = str(value).strip().rstrip("/")
+    parts = urlsplit(text)
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.query
+            or parts.fragment or parts.username or parts.password):
+        raise SettingsError(f"{key} must be an http(s) URL like https://app.example, "
+                            f"got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise SettingsError(f"{key} has a bad port: {value!r}") from None
+    return text
+
+
+def _as_rp_id(key: str, value: str) -> str:
+    """A host name (WebAuthn refuses IP addresses and ports here)."""
+    text = str(value).strip().lower()
+    if not text or not all(label and label.replace("-", "").isalnum() and label.isascii()
+                           for label in text.split(".")):
+        raise SettingsError(f"{key} must be a host name like app.example, got {value!r}")
+    return text
 
 
 def _min_password_length(key: str, value: str) -> int:
@@ -159,6 +202,9 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "auth.api_token_max_days": (as_positive, "auth.api_token_max_days"),
     SECRET_KEY: (_as_secret, "secret"),
     "auth.refusals_stored_per_ip": (as_int, "auth.refusals_stored_per_ip"),
+    "sessapp.base_url": (_as_base_url, "base_url"),
+    "auth.webauthn.rp_id": (_as_rp_id, "auth.webauthn_rp_id"),
+    "auth.webauthn.rp_name": (as_text, "auth.webauthn_rp_name"),
 }
 
 
@@ -210,8 +256,20 @@ def parse_settings(
     tree = _nest(typed)
     auth = AuthSettings(**tree.get("auth", {}))
     top = {k: v for k, v in tree.items() if k not in {"auth", "secret"}}
-    return SessappSettings(session=parse_session_settings(raw), auth=auth, secret=secret,
-                           **top)
+    settings = SessappSettings(session=parse_session_settings(raw), auth=auth, secret=secret,
+                               **top)
+    _check_rp_id(settings)
+    return settings
+
+
+def _check_rp_id(settings: SessappSettings) -> None:
+    """A browser accepts only an RP id that is the page's host or a suffix of it
+    on a label boundary: any other would make every passkey ceremony fail."""
+    host = (urlsplit(settings.base_url).hostname or "").lower()
+    rp_id = settings.webauthn_rp_id
+    if host != rp_id and not host.endswith("." + rp_id):
+        raise SettingsError(f"auth.webauthn.rp_id {rp_id!r} is neither the host of "
+                            f"sessapp.base_url ({host!r}) nor a domain it belongs to")
 
 
 def insecure_findings(settings: SessappSettings, raw: Mapping[str, Any]) -> list[str]:

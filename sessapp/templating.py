@@ -69,6 +69,10 @@ EVENT_NAMES = {
     "shell_enabled": "Account enabled with sessapp-user",
     "shell_sessions_revoked": "Sessions and API tokens ended with sessapp-user",
     "shell_unlocked": "Sign-in lock lifted with sessapp-user",
+    "passkey_added": "Passkey added",
+    "passkey_removed": "Passkey removed",
+    "passkey_failure": "A passkey's answer was refused",
+    "passkey_counter_regressed": "Passkey refused: its signature counter went backwards",
 }
 
 

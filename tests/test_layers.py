@@ -20,9 +20,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "sessapp"
 ALLOWED = {
     "sessions": set(),
     "models": {"sessions"},
-    "accounts": {"sessions", "models", "clock", "settings", "keys"},
+    "accounts": {"sessions", "models", "clock", "settings", "keys", "i18n"},
     "security": {"sessions", "models", "accounts", "clock", "settings", "keys"},
-    "views": {"accounts", "security", "sessions", "models", "clock", "settings", "schema"},
+    "views": {"accounts", "security", "sessions", "models", "clock", "settings", "schema",
+              "i18n"},
     "scripts": {"accounts", "security", "sessions", "models", "clock", "settings"},
 }
 

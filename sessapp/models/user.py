@@ -31,6 +31,10 @@ class User(Base):
     # Sessions and tokens created before this instant are dead: password change,
     # "log out everywhere" and disabling move it forward.
     sessions_epoch: Mapped[datetime] = mapped_column(UTCDateTime)
+    # How many passkeys the user has, kept by accounts/passkeys.py: whether a
+    # passkey is a second factor is then known from this row alone, which the
+    # session's one query already loaded.
+    passkey_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def roles(self) -> list[str]:
