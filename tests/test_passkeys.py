@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 from conftest import Browser, new_browser, signed_in_as, who_is_signed_in
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from soft_authenticator import SoftAuthenticator, b64url, unb64url
 
 from sessapp.accounts.webauthn_ceremony import CHALLENGE_LIFETIME
@@ -464,3 +466,58 @@ def test_a_counter_moving_forward_is_stored(harness, registered):
     browser = new_browser(harness)
     passkey_sign_in(browser, registered.get(sign_in_options(browser), counter=4_000_000_000))
     assert harness.count("passkeys", "sign_count = 4000000000") == 1
+
+
+# -- hostile answers ------------------------------------------------------------------
+
+HOSTILE = settings(max_examples=30, deadline=None,
+                   suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                          HealthCheck.too_slow])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=60)
+    | st.binary(max_size=80).map(b64url),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.text(max_size=20), children, max_size=3),
+    max_leaves=8,
+)
+REGISTRATION_FIELDS = ["id", "rawId", "type", "response", "response.clientDataJSON",
+                       "response.attestationObject", "response.transports",
+                       "authenticatorAttachment"]
+ASSERTION_FIELDS = ["id", "rawId", "type", "response", "response.clientDataJSON",
+                    "response.authenticatorData", "response.signature",
+                    "response.userHandle"]
+
+
+def bent(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    document = {**document, "response": dict(document["response"])}
+    *parents, leaf = path.split(".")
+    target = document
+    for part in parents:
+        target = target[part]
+    target[leaf] = value
+    return document
+
+
+@HOSTILE
+@given(path=st.sampled_from(REGISTRATION_FIELDS), value=json_values)
+def test_a_bent_attestation_is_a_clean_400_and_stores_nothing(signed_in, harness, path, value):
+    authenticator = SoftAuthenticator(origin=harness.registry.sessapp_settings.origin)
+    options = registration_options(signed_in).json
+    credential = bent(authenticator.create(options), path, value)
+    response = add_passkey(signed_in, credential, status="*")
+    assert response.status_int in (201, 400), response.text
+    if response.status_int == 201:  # only a field the checks do not read was bent
+        assert path in ("authenticatorAttachment", "response.transports")
+        signed_in.post(f"/mfa/passkeys/{response.json['id']}/delete",
+                       {"csrf_token": signed_in.csrf_token("/profile")}, status=303)
+    assert stored_passkeys(harness) == 0
+
+
+@HOSTILE
+@given(path=st.sampled_from(ASSERTION_FIELDS), value=json_values)
+def test_a_bent_assertion_is_a_clean_400(harness, registered, path, value):
+    browser = new_browser(harness)
+    assertion = bent(registered.get(sign_in_options(browser)), path, value)
+    response = passkey_sign_in(browser, assertion, status="*")
+    assert response.status_int == 400, response.text
+    assert who_is_signed_in(browser) is None
