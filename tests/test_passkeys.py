@@ -521,3 +521,73 @@ def test_a_bent_assertion_is_a_clean_400(harness, registered, path, value):
     response = passkey_sign_in(browser, assertion, status="*")
     assert response.status_int == 400, response.text
     assert who_is_signed_in(browser) is None
+
+
+def test_a_sign_in_answer_without_a_user_handle_is_refused(harness, registered):
+    """A discoverable credential names its account; one that does not was not
+    made for signing in without a username."""
+    browser = new_browser(harness)
+    passkey_sign_in(browser, registered.get(sign_in_options(browser), user_handle=False),
+                    status=400)
+    assert who_is_signed_in(browser) is None
+
+
+# -- the guards one by one, without HTTP ----------------------------------------------
+
+
+def request_on(harness: Any, dbsession: Any = None) -> Any:
+    """A real Pyramid request on the app's registry, with a plain dict for a
+    session (what the ceremony reads and writes)."""
+    from pyramid.request import Request
+
+    request = Request.blank("/", environ={"REMOTE_ADDR": "192.0.2.1"})
+    request.registry = harness.registry
+    request.session = {}
+    request.dbsession = dbsession
+    return request
+
+
+def test_a_challenge_is_only_for_the_user_it_was_issued_to(harness):
+    from sessapp.accounts import webauthn_ceremony as ceremony
+
+    request = request_on(harness)
+    ceremony.request_options(request, "sudo", user_id=1, allowed=[], user_verification=False)
+    with pytest.raises(ceremony.CeremonyFailed):
+        ceremony.take_challenge(request, "sudo", 2)
+    # ... and it is gone, used up by the refused attempt.
+    with pytest.raises(ceremony.CeremonyFailed):
+        ceremony.take_challenge(request, "sudo", 1)
+
+
+def test_a_challenge_is_only_for_its_purpose(harness):
+    from sessapp.accounts import webauthn_ceremony as ceremony
+
+    request = request_on(harness)
+    options = ceremony.request_options(request, "sign_in", user_id=None, allowed=[],
+                                       user_verification=True)
+    with pytest.raises(ceremony.CeremonyFailed):
+        ceremony.take_challenge(request, "second_factor", None)
+    assert ceremony.take_challenge(request, "sign_in", None).challenge == unb64url(
+        options["challenge"])
+
+
+def test_of_two_answers_racing_with_one_count_the_second_is_refused(harness, registered):
+    """Two processes loaded the passkey at count 5; the faster stored 6. The
+    slower, also at 6, passes the check on what it loaded, and must then match
+    no row in its conditional UPDATE."""
+    from sqlalchemy import select, update
+
+    from sessapp.accounts import passkeys
+    from sessapp.accounts.webauthn_ceremony import CeremonyFailed
+    from sessapp.models import Passkey, User
+
+    with harness.transaction() as dbsession:
+        dbsession.execute(update(Passkey).values(sign_count=6))
+    with harness.transaction() as dbsession:
+        stale = dbsession.scalars(select(Passkey)).one()
+        user = dbsession.scalars(select(User)).one()
+        dbsession.expunge(stale)
+        stale.sign_count = 5  # what the slower process had loaded
+        with pytest.raises(CeremonyFailed):
+            passkeys._record_use(request_on(harness, dbsession), user, stale, 6)
+    assert harness.count("passkeys", "sign_count = 6 AND last_used_at IS NULL") == 1
