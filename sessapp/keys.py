@@ -24,6 +24,8 @@ KEY_BYTES = 32
 # One label per purpose; a new use of the secret adds its own line.
 CSRF_COOKIE = "anonymous csrf cookie"
 DEVICE_COOKIE = "device cookie"
+TOTP_SECRET = "totp secret at rest"  # noqa: S105 - a purpose label
+RECOVERY_CODE = "recovery code hash"
 
 
 def hkdf_sha256(secret: bytes, salt: bytes, info: bytes, length: int = KEY_BYTES) -> bytes:

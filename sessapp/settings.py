@@ -71,6 +71,13 @@ class AuthSettings:
     # The passkey relying party: None means the host of sessapp.base_url.
     webauthn_rp_id: str | None = None
     webauthn_rp_name: str = "sessapp"
+    # How long a proof of identity (sign-in, password, second factor) lets
+    # sensitive actions through without asking again ("sudo mode"). Short, as
+    # GitHub's and Django-sudo's are: long enough for a round of settings,
+    # too short for a borrowed, unlocked laptop to be worth much.
+    sudo_timeout: int = 15 * 60
+    # Roles whose members must have a second factor before doing anything else.
+    mfa_required_roles: tuple[str, ...] = ()
 
 
 # Without a configured secret, development and testing sign with this one: the
@@ -176,6 +183,10 @@ def _min_password_length(key: str, value: str) -> int:
     return as_int(key, value, minimum=8)
 
 
+def _as_roles(key: str, value: str) -> tuple[str, ...]:
+    return tuple(sorted(set(aslist(value, flatten=True))))
+
+
 def _rounds(key: str, value: str) -> int:
     rounds = as_int(key, value, minimum=4)
     if rounds > 31:
@@ -205,6 +216,8 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "sessapp.base_url": (_as_base_url, "base_url"),
     "auth.webauthn.rp_id": (_as_rp_id, "auth.webauthn_rp_id"),
     "auth.webauthn.rp_name": (as_text, "auth.webauthn_rp_name"),
+    "auth.sudo_timeout": (as_positive, "auth.sudo_timeout"),
+    "auth.mfa.required_roles": (_as_roles, "auth.mfa_required_roles"),
 }
 
 

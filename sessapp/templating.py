@@ -73,6 +73,15 @@ EVENT_NAMES = {
     "passkey_removed": "Passkey removed",
     "passkey_failure": "A passkey's answer was refused",
     "passkey_counter_regressed": "Passkey refused: its signature counter went backwards",
+    "login_password_ok": "Password accepted; second factor asked for",
+    "mfa_failure": "Wrong second-factor code at sign-in",
+    "mfa_totp_enabled": "Authenticator app turned on",
+    "mfa_totp_disabled": "Authenticator app turned off",
+    "mfa_recovery_codes_regenerated": "New recovery codes made",
+    "mfa_recovery_code_used": "Recovery code used to sign in",
+    "admin_reset_mfa": "Second factors removed by an admin",
+    "sudo_granted": "Identity confirmed for a sensitive action",
+    "sudo_failure": "Failed identity confirmation for a sensitive action",
 }
 
 

@@ -61,7 +61,7 @@ def test_sign_in_rotates_the_session_and_records_the_success(harness):
     user_id = harness.make_user()
     with request_for(harness) as request:
         before = request.session.public_id
-        user = signin.sign_in(request, "alice", PASSWORD)
+        user = signin.sign_in(request, "alice", PASSWORD).user
         assert user.id == user_id
         assert request.session.user_id == user_id
         assert request.session.public_id != before
@@ -139,7 +139,7 @@ def test_sign_in_with_the_accounts_device_cookie_is_not_held_by_its_lock(harness
     with request_for(harness, commit=False, cookie=bobs) as request, pytest.raises(Throttled):
         signin.sign_in(request, "alice", PASSWORD)
     with request_for(harness, cookie=_device_cookie_for(harness, "ALICE")) as request:
-        assert signin.sign_in(request, "alice", PASSWORD).username == "alice"
+        assert signin.sign_in(request, "alice", PASSWORD).user.username == "alice"
 
 
 def test_a_trusted_devices_failure_counts_against_that_device_alone(harness):
@@ -234,6 +234,8 @@ def test_issuing_a_token_needs_the_current_password(harness):
     user_id = harness.make_user()
     with request_for(harness, user_id=user_id) as request:
         user = request.dbsession.get(User, user_id)
+        # Signing in is a proof; once it is older than auth.sudo_timeout it is not.
+        harness.clock.advance(harness.registry.sessapp_settings.auth.sudo_timeout + 1)
         with pytest.raises(ProofRequired) as missing:
             own_account.issue_token(request, user, "ci", 30, None, "")
         assert missing.value.field == "current_password"

@@ -1,7 +1,7 @@
 """passkeys: WebAuthn credentials, several per user
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-04 11:45:00
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects import mysql
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

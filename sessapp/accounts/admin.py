@@ -1,5 +1,6 @@
 """What an admin does to other people's accounts, each audited under the name
-of the account acted on."""
+of the account acted on. Every action needs sudo mode (``confirm_identity``
+without a password: a recent proof in this session)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 
 from ..clock import get_clock
 from ..models import User, session_store
-from . import audit
+from . import audit, factors
 from .errors import AccountError
+from .signin import confirm_identity
 from .users import disable, enable, end_sessions_and_tokens, list_users
 
 RECENT_EVENTS = 50
@@ -29,6 +31,7 @@ def overview(request: Any) -> dict[str, Any]:
 def disable_user(request: Any, admin: User, user: User) -> None:
     """Disable ``user``: sessions deleted and tokens revoked at once. An admin
     cannot disable their own account (nobody would be left to undo it)."""
+    confirm_identity(request, admin, "")
     if user.id == admin.id:
         raise AccountError("You cannot disable your own account.")
     disable(request.dbsession, user, get_clock(request.registry).now())
@@ -36,6 +39,7 @@ def disable_user(request: Any, admin: User, user: User) -> None:
 
 
 def enable_user(request: Any, admin: User, user: User) -> None:
+    confirm_identity(request, admin, "")
     enable(user)
     audit.record(request, "admin_enable", user=user)
 
@@ -44,6 +48,7 @@ def end_user_sessions(request: Any, admin: User, user: User) -> tuple[int, int]:
     """End every session of ``user`` and revoke every API token at once (the
     admin's own current session spared when ``user`` is the admin); how many
     sessions and tokens ended."""
+    confirm_identity(request, admin, "")
     keep = request.session.public_id if user.id == admin.id else None
     ended = end_sessions_and_tokens(request.dbsession, user, get_clock(request.registry).now(),
                                     keep_public_id=keep)
@@ -53,7 +58,15 @@ def end_user_sessions(request: Any, admin: User, user: User) -> tuple[int, int]:
 
 def end_everyones_sessions(request: Any, admin: User) -> int:
     """End every signed-in session but the admin's own current one."""
+    confirm_identity(request, admin, "")
     ended = session_store.delete_signed_in(request.dbsession,
                                            except_public_id=request.session.public_id)
     audit.record(request, "admin_revoke_everyone", user=admin)
     return ended
+
+
+def reset_second_factors(request: Any, admin: User, user: User) -> None:
+    """Remove every second factor of ``user`` (a lost phone): audited as
+    ``admin_reset_mfa`` under ``user``'s name, and the user is told."""
+    confirm_identity(request, admin, "")
+    factors.reset(request, admin, user)

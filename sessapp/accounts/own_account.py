@@ -17,8 +17,9 @@ from ..clock import get_clock
 from ..models import ApiToken, User, session_store
 from . import api_tokens, audit
 from .errors import AccountError, NotFound, Throttled
+from .factor_policy import has_second_factor
 from .scopes import parse_scopes
-from .signin import confirm_identity, reauthenticate
+from .signin import confirm_identity
 from .users import end_sessions, end_sessions_and_tokens, set_password
 
 RECENT_EVENTS = 10
@@ -32,6 +33,7 @@ def overview(request: Any, user: User) -> dict[str, Any]:
         "sessions": session_store.list_for_user(dbsession, user.id, now),
         "tokens": api_tokens.list_for_user(dbsession, user.id),
         "events": audit.recent(dbsession, user_id=user.id, limit=RECENT_EVENTS),
+        "has_second_factor": has_second_factor(user),
         "now": now,
     }
 
@@ -39,8 +41,9 @@ def overview(request: Any, user: User) -> dict[str, Any]:
 def change_password(request: Any, user: User, current_password: str, new_password: str) -> None:
     """After re-authentication: the new password, every other session ended, this
     one on a new id with a new CSRF token. Raises ``AccountError``/``Throttled``
-    (field ``current_password`` or ``new_password``); nothing changes then."""
-    reauthenticate(request, user, current_password)
+    (field ``current_password`` or ``new_password``), or ``ProofRequired``
+    without a password outside sudo mode; nothing changes then."""
+    confirm_identity(request, user, current_password)
     try:
         set_password(user, request.registry.password_hasher, request.registry.password_policy,
                      new_password, get_clock(request.registry).now())
@@ -71,8 +74,8 @@ def end_other_sessions(request: Any, user: User, current_password: str, *,
                        revoke_tokens: bool = False) -> tuple[int, int]:
     """After re-authentication, end every session of ``user`` but this one, and
     with ``revoke_tokens`` every API token too; how many sessions and tokens
-    ended."""
-    reauthenticate(request, user, current_password)
+    ended. Needs a proof of identity, as :func:`change_password` does."""
+    confirm_identity(request, user, current_password)
     keep = request.session.public_id
     if revoke_tokens:
         ended, revoked = end_sessions_and_tokens(

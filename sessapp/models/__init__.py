@@ -20,12 +20,13 @@ from .api_token import ApiToken
 from .auth_event import AuthEvent
 from .meta import Base
 from .passkey import Passkey
+from .recovery_code import RecoveryCode
 from .session_record import SessionRecord, session_store
 from .throttle_hit import ThrottleHit
 from .user import User
 
-__all__ = ["ApiToken", "AuthEvent", "Base", "Passkey", "SessionRecord", "ThrottleHit",
-           "User", "session_store"]
+__all__ = ["ApiToken", "AuthEvent", "Base", "Passkey", "RecoveryCode", "SessionRecord",
+           "ThrottleHit", "User", "session_store"]
 
 configure_mappers()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import BigInteger, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .meta import Base, ExactString, UTCDateTime
@@ -35,6 +35,13 @@ class User(Base):
     # passkey is a second factor is then known from this row alone, which the
     # session's one query already loaded.
     passkey_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # TOTP (accounts/totp.py): the shared secret, encrypted with a key derived
+    # from sessapp.secret (never stored in clear); when it was turned on (NULL:
+    # off); and the last time step accepted, so that no code works twice.
+    # Loaded with the session in its one query: "has a second factor" costs nothing.
+    totp_secret: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     @property
     def roles(self) -> list[str]:

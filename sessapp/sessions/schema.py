@@ -55,6 +55,10 @@ def define_sessions_table(
         # min(last seen + idle, created + absolute) as of the last write: only for
         # the expiry sweep's index; loading re-checks with the current settings.
         Column("expires_at", UTCDateTime, index=True, nullable=False),
+        # The last proof of identity (sign-in, password, second factor) given in
+        # this session: sensitive actions need a recent one ("sudo mode"). It
+        # rides on the row the request reads anyway, so checking it costs nothing.
+        Column("authenticated_at", UTCDateTime, nullable=True),
         Column("ip", String(45), nullable=True),
         Column("user_agent", String(300), nullable=True),
     )

@@ -36,7 +36,7 @@ from .reader import SeparateReader
 
 # What the session object needs of its row: not the bookkeeping columns.
 SESSION_COLUMNS = ("token_hash", "public_id", "user_id", "data", "version",
-                   "created_at", "last_seen_at")
+                   "created_at", "last_seen_at", "authenticated_at")
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,7 @@ class SessionStore:
         last_seen_at: datetime,
         expires_at: datetime,
         ip: str | None,
+        authenticated_at: datetime | None = None,
     ) -> None:
         """Versioned write: fails with SessionConflict if another request won the race."""
         c = self.table.c
@@ -166,7 +167,7 @@ class SessionStore:
             update(self.table)
             .where(c.token_hash == token_hash, c.version == version)
             .values(data=data, version=version + 1, last_seen_at=last_seen_at,
-                    expires_at=expires_at, ip=ip)
+                    expires_at=expires_at, ip=ip, authenticated_at=authenticated_at)
         )
         _wrote(dbsession)
         if result.rowcount != 1:

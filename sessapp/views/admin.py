@@ -35,10 +35,18 @@ def _revoke_sessions(request: Any, me: Any, user: Any) -> str:
     return f"Ended {ended} session(s) and {revoked} API token(s) of {user.username}."
 
 
-ACTIONS = {"disable": _disable, "enable": _enable, "revoke-sessions": _revoke_sessions}
+def _reset_mfa(request: Any, me: Any, user: Any) -> str:
+    admin_actions.reset_second_factors(request, me, user)
+    return f"Every second factor of {user.username} has been removed."
 
 
-@view_config(route_name="admin_user_action", request_method="POST", permission=ADMIN)
+ACTIONS = {"disable": _disable, "enable": _enable, "revoke-sessions": _revoke_sessions,
+           "reset-mfa": _reset_mfa}
+
+
+# Every admin action is a sudo action; the admin page is where /sudo sends one back.
+@view_config(route_name="admin_user_action", request_method="POST", permission=ADMIN,
+             sudo="admin")
 def user_action(request: Any) -> HTTPSeeOther:
     action = ACTIONS.get(request.matchdict["action"])
     user = accounts.get_user(request.dbsession, request.matchdict["user_id"])
@@ -51,7 +59,8 @@ def user_action(request: Any) -> HTTPSeeOther:
     return see_other(request, "admin")
 
 
-@view_config(route_name="admin_revoke_everyone", request_method="POST", permission=ADMIN)
+@view_config(route_name="admin_revoke_everyone", request_method="POST", permission=ADMIN,
+             sudo="admin")
 def revoke_everyone(request: Any) -> HTTPSeeOther:
     ended = admin_actions.end_everyones_sessions(request, request.identity)
     request.session.flash(f"Ended {ended} session(s).")

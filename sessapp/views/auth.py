@@ -7,10 +7,12 @@ from typing import Any
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
+from ..accounts import pending
 from ..accounts.errors import AccountError, Throttled
 from ..accounts.registration import register as register_account
-from ..accounts.signin import sign_in, sign_out
-from ..security.acl import ACCOUNT, PUBLIC
+from ..accounts.second_factor import SecondFactorExpired, verify_second_factor
+from ..accounts.signin import renew_sudo, sign_in, sign_out
+from ..security.acl import ENROL, PUBLIC
 from ..security.redirects import safe_next
 from .helpers import FieldError, field, throttled
 
@@ -32,13 +34,77 @@ def login(request: Any) -> Any:
         username, password, target = "", "", None
     form = {"next": target, "username": username[:150]}
     try:
-        sign_in(request, username, password)
+        outcome = sign_in(request, username, password, target)
     except Throttled as exc:
         throttled(request, exc)
         return {**form, "error": str(exc)}
     except AccountError as exc:
         request.response.status = 422
         return {**form, "error": str(exc)}
+    if outcome.second_factor_due:
+        return HTTPSeeOther(location=request.route_path("login_mfa"))
+    if outcome.must_enrol:
+        return HTTPSeeOther(location=request.route_path("mfa_totp"))
+    return HTTPSeeOther(location=target or request.route_path("profile"))
+
+
+@view_config(route_name="login_mfa", request_method="GET",
+             renderer="sessapp:templates/login_mfa.jinja2", permission=PUBLIC)
+def login_mfa_form(request: Any) -> Any:
+    if pending.current(request) is None:
+        return HTTPSeeOther(location=request.route_path("login"))
+    return {"error": None}
+
+
+@view_config(route_name="login_mfa", request_method="POST",
+             renderer="sessapp:templates/login_mfa.jinja2", permission=PUBLIC)
+def login_mfa(request: Any) -> Any:
+    """The second step of signing in: a TOTP or recovery code."""
+    try:
+        code = field(request, "code", max_length=100)
+    except FieldError:
+        code = ""
+    try:
+        target = verify_second_factor(request, code)
+    except SecondFactorExpired as exc:
+        request.session.flash(str(exc), "error")
+        return HTTPSeeOther(location=request.route_path("login"))
+    except Throttled as exc:
+        throttled(request, exc)
+        return {"error": str(exc)}
+    except AccountError as exc:
+        request.response.status = 422
+        return {"error": str(exc)}
+    return HTTPSeeOther(location=target or request.route_path("profile"))
+
+
+@view_config(route_name="sudo", request_method="GET", renderer="sessapp:templates/sudo.jinja2",
+             permission=ENROL)
+def sudo_form(request: Any) -> dict[str, Any]:
+    return {"next": safe_next(request.GET.get("next")), "errors": {},
+            "has_totp": request.identity.totp_enabled_at is not None}
+
+
+@view_config(route_name="sudo", request_method="POST", renderer="sessapp:templates/sudo.jinja2",
+             permission=ENROL)
+def sudo(request: Any) -> Any:
+    """Renew sudo mode with the password or a TOTP code, then go back."""
+    user = request.identity
+    try:
+        password = field(request, "password", max_length=4096)
+        code = field(request, "code", max_length=100)
+        target = safe_next(field(request, "next", max_length=4096))
+    except FieldError:
+        password, code, target = "", "", None
+    form = {"next": target, "has_totp": user.totp_enabled_at is not None}
+    try:
+        renew_sudo(request, user, password=password, code=code)
+    except Throttled as exc:
+        throttled(request, exc)
+        return {**form, "errors": {exc.field or "form": str(exc)}}
+    except AccountError as exc:
+        request.response.status = 422
+        return {**form, "errors": {exc.field or "form": str(exc)}}
     return HTTPSeeOther(location=target or request.route_path("profile"))
 
 
@@ -48,8 +114,11 @@ def logout_form(request: Any) -> dict[str, Any]:
     return {}
 
 
-@view_config(route_name="logout", request_method="POST", permission=ACCOUNT)
+@view_config(route_name="logout", request_method="POST", permission=ENROL)
+@view_config(route_name="logout", request_method="POST", permission=PUBLIC,
+             half_signed_in=True)
 def logout(request: Any) -> HTTPSeeOther:
+    """Signs out, or ends a half-done sign-in (password given, factor owed)."""
     sign_out(request, request.identity)
     response = HTTPSeeOther(location=request.route_path("home"))
     # Not "cookies": a browser would drop the device cookie too, and with it the
