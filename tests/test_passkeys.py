@@ -34,7 +34,10 @@ def authenticator(harness: Any) -> SoftAuthenticator:
 
 
 def csrf(browser: Browser) -> dict[str, str]:
-    path = "/profile" if signed_in_as(browser) else "/login"
+    """The CSRF header for this browser: from /mfa when signed in (the page a
+    user who must enrol may see too), else from /login."""
+    page = browser.get("/mfa", status="*")
+    path = "/mfa" if page.status_int == 200 else "/login"
     return {"X-CSRF-Token": browser.csrf_token(path)}
 
 
@@ -591,3 +594,13 @@ def test_of_two_answers_racing_with_one_count_the_second_is_refused(harness, reg
         with pytest.raises(CeremonyFailed):
             passkeys._record_use(request_on(harness, dbsession), user, stale, 6)
     assert harness.count("passkeys", "sign_count = 6 AND last_used_at IS NULL") == 1
+
+
+@pytest.mark.parametrize("transports", [True, 7, "internal", {"a": 1}, [None, 3, "usb", "usb"]])
+def test_odd_transports_are_ignored_not_a_crash(signed_in, harness, authenticator, transports):
+    options = registration_options(signed_in).json
+    credential = authenticator.create(options)
+    credential["response"]["transports"] = transports
+    add_passkey(signed_in, credential)
+    expected = "usb" if isinstance(transports, list) else ""
+    assert harness.count("passkeys", "transports = :t", t=expected) == 1

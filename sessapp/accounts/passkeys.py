@@ -226,11 +226,9 @@ def proof_options(request: Any, user: User, purpose: str) -> dict[str, Any]:
 
 def verify_proof(request: Any, user: User, purpose: str, credential: Any) -> Passkey:
     """Check that one of ``user``'s passkeys answered the challenge of
-    ``purpose``; raises :class:`CeremonyFailed` (audited) otherwise. A passkey
-    here stands beside the password, so the user need not be verified."""
-    try:
-        passkey, _owner = _verify(request, purpose, user, credential, user_verification=False)
-    except CeremonyFailed:
-        audit.record(request, "passkey_failure", user=user)
-        raise
+    ``purpose``; raises :class:`CeremonyFailed` otherwise (the caller audits
+    it as the failure of what it was for). A passkey here is a second factor
+    or a fresh proof in a session already signed in: the user need not be
+    verified by the device."""
+    passkey, _owner = _verify(request, purpose, user, credential, user_verification=False)
     return passkey

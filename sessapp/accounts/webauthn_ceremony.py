@@ -209,8 +209,11 @@ def verify_creation(request: Any, credential: Any, challenge: bytes) -> NewCrede
         raise CeremonyFailed(NOT_VERIFIED) from None
     response = credential.get("response")
     raw_transports = response.get("transports") if isinstance(response, dict) else None
-    transports = [name for name in raw_transports or [] if isinstance(name, str)
-                  and name in {member.value for member in AuthenticatorTransport}]
+    if not isinstance(raw_transports, list):
+        raw_transports = []
+    known = {member.value for member in AuthenticatorTransport}
+    transports = list(dict.fromkeys(name for name in raw_transports
+                                    if isinstance(name, str) and name in known))
     return NewCredential(credential_id=bytes_to_base64url(verified.credential_id),
                          public_key=verified.credential_public_key,
                          sign_count=verified.sign_count, transports=" ".join(transports))

@@ -100,7 +100,14 @@
       return response.text().then(function (text) {
         var data = {};
         try { data = text ? JSON.parse(text) : {}; } catch (ignored) { data = {}; }
+        if (response.status === 403 && data.sudo) {
+          // Sudo mode ran out: prove it is you again, then come back here.
+          window.location.assign(data.sudo + "?next=" +
+                                 encodeURIComponent(window.location.pathname));
+          return new Promise(function () { /* the page is leaving */ });
+        }
         if (!response.ok) {
+          if (data.location) { window.location.assign(data.location); }
           throw new Error(data.error || ("The server answered " + response.status + "."));
         }
         return data;

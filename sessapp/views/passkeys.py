@@ -3,7 +3,8 @@
 
 Every refusal is JSON with an ``error``: 400 for an answer that does not
 verify (or a challenge that is gone), 422 for a bad name, 404 for someone
-else's passkey. Refusals are *returned*, not raised, so the request's
+else's passkey, 429 (``Retry-After``) when throttled; a half-done sign-in that
+expired is 400 with ``"location": "/login"``. Refusals are *returned*, not raised, so the request's
 transaction commits and the challenge it used up stays used up.
 """
 
@@ -15,13 +16,13 @@ from pyramid.httpexceptions import HTTPNotFound
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from ..accounts import passkeys
-from ..accounts.errors import AccountError, NotFound
-from ..accounts.passkey_signin import sign_in_with_passkey
+from ..accounts import passkey_signin, passkeys
+from ..accounts.errors import AccountError, NotFound, Throttled
+from ..accounts.second_factor import SecondFactorExpired
 from ..accounts.webauthn_ceremony import CeremonyFailed
 from ..i18n import _
 from ..models.meta import parse_id
-from ..security.acl import ACCOUNT, PUBLIC
+from ..security.acl import ENROL, PUBLIC
 from ..security.redirects import safe_next
 from .helpers import FieldError, json_body, json_error, see_other, wants_json
 
@@ -46,12 +47,12 @@ def passkey_json(passkey: Any) -> dict[str, Any]:
 
 
 @view_config(route_name="mfa_passkey_options", request_method="POST", renderer="json",
-             permission=ACCOUNT)
+             permission=ENROL, sudo=True)
 def registration_options(request: Any) -> Any:
     return passkeys.registration_options(request, request.identity)
 
 
-@view_config(route_name="mfa_passkeys", request_method="POST", permission=ACCOUNT)
+@view_config(route_name="mfa_passkeys", request_method="POST", permission=ENROL, sudo=True)
 def add_passkey(request: Any) -> Response:
     body = _body(request)
     if body is None:
@@ -66,7 +67,8 @@ def add_passkey(request: Any) -> Response:
     return Response(json_body=passkey_json(passkey), status=201)
 
 
-@view_config(route_name="mfa_passkey_delete", request_method="POST", permission=ACCOUNT)
+@view_config(route_name="mfa_passkey_delete", request_method="POST", permission=ENROL,
+             sudo="mfa")
 def delete_passkey(request: Any) -> Response:
     """A form's button (303 back to /mfa) or a script (204)."""
     passkey_id = parse_id(request.matchdict["passkey_id"])
@@ -94,8 +96,70 @@ def sign_in(request: Any) -> Response:
     if body is None:
         return json_error(400, NOT_JSON)
     try:
-        user = sign_in_with_passkey(request, body)
+        user = passkey_signin.sign_in_with_passkey(request, body)
     except CeremonyFailed as exc:
         return json_error(400, str(exc))
     target = safe_next(request.GET.get("next")) or request.route_path("profile")
     return Response(json_body={"username": user.username, "location": target})
+
+
+def _throttled(exc: Throttled) -> Response:
+    return json_error(429, str(exc), **{"Retry-After": str(exc.retry_after)})
+
+
+def _expired(request: Any, exc: SecondFactorExpired) -> Response:
+    return Response(json_body={"error": str(exc), "location": request.route_path("login")},
+                    status=400)
+
+
+@view_config(route_name="login_mfa_passkey_options", request_method="POST", renderer="json",
+             permission=PUBLIC)
+def second_factor_options(request: Any) -> Any:
+    try:
+        return passkey_signin.second_factor_options(request)
+    except SecondFactorExpired as exc:
+        return _expired(request, exc)
+    except NotFound as exc:
+        return json_error(404, str(exc))
+
+
+@view_config(route_name="login_mfa_passkey", request_method="POST", permission=PUBLIC)
+def second_factor(request: Any) -> Response:
+    """The second step of signing in, with a passkey instead of a code."""
+    body = _body(request)
+    if body is None:
+        return json_error(400, NOT_JSON)
+    try:
+        target = passkey_signin.complete_sign_in_with_passkey(request, body)
+    except SecondFactorExpired as exc:
+        return _expired(request, exc)
+    except Throttled as exc:
+        return _throttled(exc)
+    except CeremonyFailed as exc:
+        return json_error(400, str(exc))
+    return Response(json_body={"location": target or request.route_path("profile")})
+
+
+@view_config(route_name="sudo_passkey_options", request_method="POST", renderer="json",
+             permission=ENROL)
+def sudo_options(request: Any) -> Any:
+    try:
+        return passkey_signin.sudo_options(request, request.identity)
+    except NotFound as exc:
+        return json_error(404, str(exc))
+
+
+@view_config(route_name="sudo_passkey", request_method="POST", permission=ENROL)
+def sudo(request: Any) -> Response:
+    """``/sudo`` with a passkey; ``?next=`` as on the form."""
+    body = _body(request)
+    if body is None:
+        return json_error(400, NOT_JSON)
+    try:
+        passkey_signin.renew_sudo_with_passkey(request, request.identity, body)
+    except Throttled as exc:
+        return _throttled(exc)
+    except AccountError as exc:
+        return json_error(400, str(exc))
+    target = safe_next(request.GET.get("next")) or request.route_path("profile")
+    return Response(json_body={"location": target})
