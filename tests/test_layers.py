@@ -21,7 +21,7 @@ ALLOWED = {
     "sessions": set(),
     "models": {"sessions"},
     "accounts": {"sessions", "models", "clock", "settings", "keys", "i18n"},
-    "security": {"sessions", "models", "accounts", "clock", "settings", "keys"},
+    "security": {"sessions", "models", "accounts", "clock", "settings", "keys", "i18n"},
     "views": {"accounts", "security", "sessions", "models", "clock", "settings", "schema",
               "i18n"},
     "scripts": {"accounts", "security", "sessions", "models", "clock", "settings"},

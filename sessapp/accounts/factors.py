@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..clock import get_clock
+from ..i18n import _
 from ..models import User
 from . import audit, passkeys, recovery_codes, totp
 from .errors import AccountError
@@ -26,9 +27,10 @@ from .signin import confirm_identity
 
 # The session key holding the enrolment's secret (encrypted) until the first code.
 ENROL_KEY = "_totp_enrolment"
-WRONG_CODE = "That code is not right. Check your authenticator app's clock and try again."
-ALREADY_ON = "Two-step verification with an authenticator app is already on."
-NOT_ON = "Two-step verification with an authenticator app is not on."
+WRONG_CODE = _("That code is not right. Check your authenticator app's clock and try"
+               " again.")
+ALREADY_ON = _("Two-step verification with an authenticator app is already on.")
+NOT_ON = _("Two-step verification with an authenticator app is not on.")
 
 
 def overview(request: Any, user: User) -> dict[str, Any]:
@@ -73,10 +75,10 @@ def enable_totp(request: Any, user: User, code: str, current_password: str = "")
     server_secret = _server_secret(request)
     secret = totp.decrypt(server_secret, user.id, request.session.get(ENROL_KEY))
     if secret is None:
-        raise AccountError("The set-up expired: scan the new code and try again.", "code")
+        raise AccountError(_("The set-up expired: scan the new code and try again."), "code")
     now = get_clock(request.registry).now()
     if totp.normalise_code(code) is None:
-        raise AccountError("Enter the 6 digits your app shows.", "code")
+        raise AccountError(_("Enter the 6 digits your app shows."), "code")
     if not totp.check_code(request.dbsession, server_secret, user, code, now, secret=secret):
         raise AccountError(WRONG_CODE, "code")
     user.totp_secret = totp.encrypt(server_secret, user.id, secret)
@@ -104,7 +106,7 @@ def regenerate_recovery_codes(request: Any, user: User, current_password: str = 
     """Ten new codes (the old ones stop working), shown this once."""
     confirm_identity(request, user, current_password)
     if not has_second_factor(user):
-        raise AccountError("Recovery codes come with a second factor: turn one on first.")
+        raise AccountError(_("Recovery codes come with a second factor: turn one on first."))
     codes = recovery_codes.replace_codes(request.dbsession, _server_secret(request), user,
                                          get_clock(request.registry).now())
     audit.record(request, "mfa_recovery_codes_regenerated", user=user,

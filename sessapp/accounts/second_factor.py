@@ -12,14 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..clock import get_clock
+from ..i18n import _
 from ..models import User
 from . import audit, devices, factors, lockout, pending, recovery_codes, throttle, totp
 from .errors import AccountError, Throttled
 from .signin import start_session
 
-WRONG_CODE = "That code is not right."
-MALFORMED_CODE = "Enter the 6 digits your authenticator app shows, or one of your recovery codes."
-EXPIRED = "The sign-in took too long. Please enter your password again."
+WRONG_CODE = _("That code is not right.")
+MALFORMED_CODE = _("Enter the 6 digits your authenticator app shows, or one of your recovery"
+                   " codes.")
+EXPIRED = _("The sign-in took too long. Please enter your password again.")
 
 
 class SecondFactorExpired(AccountError):
@@ -82,5 +84,6 @@ def verify_second_factor(request: Any, code: str) -> str | None:
 
 def _codes_left_message(left: int) -> str:
     if left == 0:
-        return "You used your last recovery code: make new ones on the two-step page now."
+        return _("You used your last recovery code: make new ones on the two-step page now.")
+    # Flash messages are stored as text in the session: interpolated here.
     return f"Recovery code used. {left} left."

@@ -16,6 +16,7 @@ from pyramid.csrf import new_csrf_token
 from pyramid.security import forget, remember
 
 from ..clock import get_clock
+from ..i18n import _
 from ..models import User
 from . import audit, devices, lockout, pending, throttle, totp
 from .errors import AccountError, ProofRequired, Throttled
@@ -24,9 +25,9 @@ from .users import authenticate
 
 LOGIN_FAILED = "That username and password do not match an active account."
 REAUTH_FAILED = "That is not your current password."
-SUDO_CODE_FAILED = "That code is not right."
-SUDO_NOTHING_GIVEN = "Enter your password, or a code from your authenticator app."
-SUDO_CODE_MALFORMED = "Enter the 6 digits your authenticator app shows."
+SUDO_CODE_FAILED = _("That code is not right.")
+SUDO_NOTHING_GIVEN = _("Enter your password, or a code from your authenticator app.")
+SUDO_CODE_MALFORMED = _("Enter the 6 digits your authenticator app shows.")
 PROOF_REQUIRED = ("This needs a recent proof of identity: confirm it at /sudo, or send"
                   " your current password as current_password.")
 

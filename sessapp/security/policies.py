@@ -24,6 +24,7 @@ from zope.interface import Interface, implementer
 from ..accounts import api_tokens
 from ..accounts.factor_policy import must_enrol
 from ..clock import get_clock
+from ..i18n import _
 from ..models import User
 from .acl import ENROL, PUBLIC, granted_to_everyone, principals_for_token, principals_for_user
 from .csrf import SESSION_KEY as CSRF_SESSION_KEY
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 # What a user who must enrol in a second factor may still do (auth.mfa.required_roles).
 WHILE_ENROLLING = frozenset({PUBLIC, ENROL})
-ENROL_FIRST = "A second factor is required for your role: set one up first."
+ENROL_FIRST = _("A second factor is required for your role: set one up first.")
 
 # last_used_at is advisory: refresh it at most this often to keep API reads write-free.
 LAST_USED_RESOLUTION = timedelta(minutes=1)

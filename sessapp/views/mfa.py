@@ -13,6 +13,7 @@ from pyramid.view import view_config
 
 from ..accounts import factors
 from ..accounts.errors import AccountError, Throttled
+from ..i18n import _
 from ..security.acl import ENROL
 from .helpers import FieldError, field, see_other, throttled
 
@@ -93,7 +94,7 @@ def totp_disable(request: Any) -> Any:
         factors.disable_totp(request, request.identity, _current_password(request))
     except AccountError as exc:
         return _refused(request, exc)
-    request.session.flash("Two-step verification with an authenticator app is off.")
+    request.session.flash(_("Two-step verification with an authenticator app is off."))
     return see_other(request, "mfa")
 
 
