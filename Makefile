@@ -41,7 +41,7 @@ test-slow: install-testing
 
 ## Regenerate docs/*.png from the browser tests (needs chromium on the PATH).
 screenshots: install-testing
-	SESSAPP_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser.py -k tour
+	SESSAPP_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser.py -k "tour or totp_walk"
 
 lint: install-testing
 	$(BIN)/ruff check sessapp tests migrations bench

@@ -25,6 +25,12 @@ EVIL = "https://evil.example"
 ROUTES: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "home": ("/", ("GET",), False),
     "login": ("/login", ("GET", "POST"), False),
+    "login_mfa": ("/login/mfa", ("GET", "POST"), False),
+    "sudo": ("/sudo", ("GET", "POST"), False),
+    "mfa": ("/mfa", ("GET",), False),
+    "mfa_totp": ("/mfa/totp", ("GET", "POST"), False),
+    "mfa_totp_disable": ("/mfa/totp/disable", ("POST",), False),
+    "mfa_recovery_codes": ("/mfa/recovery-codes", ("POST",), False),
     "logout": ("/logout", ("GET", "POST"), False),
     "register": ("/register", ("GET", "POST"), False),
     "profile": ("/profile", ("GET",), False),

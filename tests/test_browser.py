@@ -269,6 +269,7 @@ def test_totp_walk_enrol_sign_out_sign_in_with_password_and_code(harness, open_p
     page.get_by_role("link", name="Set up an authenticator app").click()
     page.wait_for_url(re.compile(r"/mfa/totp$"))
     assert page.locator(".totp-qr svg").is_visible()
+    screenshot_for_docs(page, "totp")
     secret = page.locator("#totp-secret").inner_text().strip()
     totp = pyotp.TOTP(secret)
     page.get_by_label("Code from the app").fill(totp.at(int(time.time())))
@@ -281,7 +282,7 @@ def test_totp_walk_enrol_sign_out_sign_in_with_password_and_code(harness, open_p
     page.get_by_label("Username").fill("alice")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/login/mfa$"))
+    page.wait_for_url(re.compile(r"/login/mfa$"))  # no next given
     assert "alice" not in page.locator("header").inner_text()
     page.get_by_label("Code").fill(totp.at(int(time.time()) + 30))
     page.get_by_role("button", name="Verify").click()

@@ -138,7 +138,7 @@ def test_the_password_alone_only_half_signs_in(harness, testapp, enrolled):
 
 def test_the_second_step_keeps_next(harness, testapp, enrolled):
     response = testapp.login("alice", next="/sessions")
-    assert response.location.endswith("/login/mfa")
+    assert response.location.endswith("/login/mfa?next=%2Fsessions")
     response = code_step(testapp, code_at(enrolled["secret"], harness))
     assert response.location.endswith("/sessions")
 

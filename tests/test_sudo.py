@@ -202,3 +202,33 @@ def test_a_token_is_never_in_sudo_mode(harness, browser):
     script.post_json("/api/tokens", {"name": "again", "expires_in_days": 1},
                      headers={"Authorization": f"Bearer {secret}"}, status=403)
     assert harness.count("api_tokens") == 1
+
+
+def test_an_admin_action_with_the_current_password_is_judged_by_it(harness, testapp):
+    harness.make_user("root", admin=True)
+    bob = harness.make_user("bob")
+    testapp.login("root")
+    token = testapp.csrf_token("/admin")
+    expire_sudo(harness)
+    testapp.post(f"/admin/users/{bob}/disable",
+                 {"csrf_token": token, "current_password": "wrong"}, status=422)
+    assert harness.count("users", "disabled = :d", d=True) == 0
+    assert harness.count("throttle_hits", "scope = 'reauth_session'") == 1
+    testapp.post(f"/admin/users/{bob}/disable",
+                 {"csrf_token": token, "current_password": PASSWORD}, status=303)
+    assert harness.count("users", "disabled = :d", d=True) == 1
+
+
+@pytest.mark.parametrize("path", ["/mfa/totp/disable", "/mfa/recovery-codes"])
+def test_factor_changes_with_a_wrong_current_password_are_422(harness, browser, alice, path):
+    enrol(browser, harness)
+    expire_sudo(harness)
+    token = browser.csrf_token("/profile")
+    response = browser.post(path, {"csrf_token": token, "current_password": "wrong"},
+                            status=422)
+    assert response.html.find(id="current_password-error") is not None
+    assert harness.count("recovery_codes", "used_at IS NULL") == 10
+    assert events(harness, "mfa_totp_disabled") == 0
+    assert events(harness, "mfa_recovery_codes_regenerated") == 0
+    browser.post(path, {"csrf_token": token, "current_password": PASSWORD},
+                 status=303 if path.endswith("disable") else 200)

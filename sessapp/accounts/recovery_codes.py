@@ -18,6 +18,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
 
 from .. import keys
 from ..models import RecoveryCode, User
@@ -45,13 +46,13 @@ def _new_code() -> str:
     return "-".join(raw[i:i + GROUP_LENGTH] for i in range(0, len(raw), GROUP_LENGTH))
 
 
-def replace_codes(dbsession: object, server_secret: bytes, user: User,
+def replace_codes(dbsession: Session, server_secret: bytes, user: User,
                   now: datetime) -> list[str]:
     """Forget ``user``'s codes and make :data:`COUNT` new ones: the clear codes,
     to show this once."""
     remove(dbsession, user.id)
     codes = [_new_code() for _ in range(COUNT)]
-    dbsession.add_all([  # type: ignore[attr-defined]
+    dbsession.add_all([
         RecoveryCode(user_id=user.id, code_hash=_hash(server_secret, user.id, normalise(code)),
                      created_at=now)
         for code in codes
@@ -59,19 +60,19 @@ def replace_codes(dbsession: object, server_secret: bytes, user: User,
     return codes
 
 
-def remove(dbsession: object, user_id: int) -> None:
-    dbsession.execute(  # type: ignore[attr-defined]
+def remove(dbsession: Session, user_id: int) -> None:
+    dbsession.execute(
         delete(RecoveryCode).where(RecoveryCode.user_id == user_id)
         .execution_options(synchronize_session=False))
 
 
-def spend(dbsession: object, server_secret: bytes, user: User, code: str,
+def spend(dbsession: Session, server_secret: bytes, user: User, code: str,
           now: datetime) -> bool:
     """Use up one of ``user``'s unused codes: True when ``code`` was one."""
     normal = normalise(code)
     if normal is None:
         return False
-    result = dbsession.execute(  # type: ignore[attr-defined]
+    result = dbsession.execute(
         update(RecoveryCode)
         .where(RecoveryCode.user_id == user.id,
                RecoveryCode.code_hash == _hash(server_secret, user.id, normal),
@@ -82,9 +83,9 @@ def spend(dbsession: object, server_secret: bytes, user: User, code: str,
     return result.rowcount == 1
 
 
-def remaining(dbsession: object, user_id: int) -> int:
+def remaining(dbsession: Session, user_id: int) -> int:
     """How many of ``user_id``'s codes are still unused."""
-    return dbsession.scalar(  # type: ignore[attr-defined]
+    return dbsession.scalar(
         select(func.count()).select_from(RecoveryCode)
         .where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
     ) or 0

@@ -3,7 +3,12 @@
 One function per use case, each called by one view: the throttle, the password
 check, the audit trail and the session rotation happen here, in this order, so
 no view can forget one or do them in another order. A second place that signs
-people in (registration) calls :func:`start_session`, never a copy of it.
+people in (registration, a second factor) calls :func:`start_session`, never a
+copy of it.
+
+Sudo mode lives here too: every proof of identity (sign-in, a re-entered
+password, a TOTP code at ``/sudo``) stamps the session's ``authenticated_at``,
+and :func:`confirm_identity` is the one rule sensitive use cases apply.
 """
 
 from __future__ import annotations

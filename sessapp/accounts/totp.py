@@ -26,6 +26,7 @@ import segno
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import or_, update
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import keys
@@ -106,10 +107,10 @@ def matching_step(secret: str, code: str, now: datetime) -> int | None:
     return found
 
 
-def claim_step(dbsession: object, user: User, step: int) -> bool:
+def claim_step(dbsession: Session, user: User, step: int) -> bool:
     """Record ``step`` as used if no later or equal step was: True when this
     request is the one that claimed it (one row changed)."""
-    result = dbsession.execute(  # type: ignore[attr-defined]
+    result = dbsession.execute(
         update(User)
         .where(User.id == user.id,
                or_(User.totp_last_step.is_(None), User.totp_last_step < step))
@@ -122,7 +123,7 @@ def claim_step(dbsession: object, user: User, step: int) -> bool:
     return True
 
 
-def check_code(dbsession: object, server_secret: bytes, user: User, code: str,
+def check_code(dbsession: Session, server_secret: bytes, user: User, code: str,
                now: datetime, secret: str | None = None) -> bool:
     """Whether ``code`` is a current, unused code of ``user``'s TOTP (or of
     ``secret``, during enrolment); a right code is used up by this call."""

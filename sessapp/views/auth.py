@@ -42,7 +42,10 @@ def login(request: Any) -> Any:
         request.response.status = 422
         return {**form, "error": str(exc)}
     if outcome.second_factor_due:
-        return HTTPSeeOther(location=request.route_path("login_mfa"))
+        # next rides along in the address for the reader; the half-signed-in
+        # state holds the checked copy that the second step goes to.
+        query = {"next": target} if target else {}
+        return HTTPSeeOther(location=request.route_path("login_mfa", _query=query))
     if outcome.must_enrol:
         return HTTPSeeOther(location=request.route_path("mfa_totp"))
     return HTTPSeeOther(location=target or request.route_path("profile"))
