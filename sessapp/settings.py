@@ -76,6 +76,9 @@ class AuthSettings:
     # client IP per throttle window; beyond it they are only logged, so a client
     # cannot grow the table (and push real evidence off /admin) at will.
     refusals_stored_per_ip: int = 20
+    # The passkey relying party: None means the host of sessapp.base_url.
+    webauthn_rp_id: str | None = None
+    webauthn_rp_name: str = "sessapp"
     # How long a proof of identity (sign-in, password, second factor) lets
     # sensitive actions through without asking again ("sudo mode"). Short, as
     # GitHub's and Django-sudo's are: long enough for a round of settings,
@@ -164,6 +167,19 @@ class SessappSettings:
     def mail_sender(self) -> str:
         return self.mail.sender or "sessapp <noreply@localhost>"
 
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` of the public URL: what browsers send as
+        the origin of a page of this site (WebAuthn's expected origin)."""
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def webauthn_rp_id(self) -> str:
+        """The passkey relying party id: ``auth.webauthn.rp_id``, else the host
+        of the public URL."""
+        return self.auth.webauthn_rp_id or (urlsplit(self.public_url).hostname or "")
+
 
 def _as_secret(key: str, value: str) -> bytes:
     """At least 32 bytes (UTF-8), as HMAC-SHA256 keys should be; never echoed."""
@@ -198,6 +214,10 @@ def _as_base_url(key: str, value: str) -> str:
             or parts.fragment or "@" in parts.netloc:
         raise SettingsError(f"{key} must be an http(s) origin such as https://app.example, "
                             f"got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise SettingsError(f"{key} has a bad port: {value!r}") from None
     return text
 
 
@@ -215,6 +235,15 @@ def _as_port(key: str, value: str) -> int:
     if port > 65535:
         raise SettingsError(f"{key} must be a port number (1 to 65535), got {port}")
     return port
+
+
+def _as_rp_id(key: str, value: str) -> str:
+    """A host name (WebAuthn refuses IP addresses and ports here)."""
+    text = str(value).strip().lower()
+    if not text or not all(label and label.replace("-", "").isalnum() and label.isascii()
+                           for label in text.split(".")):
+        raise SettingsError(f"{key} must be a host name like app.example, got {value!r}")
+    return text
 
 
 def _min_password_length(key: str, value: str) -> int:
@@ -252,6 +281,8 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "auth.api_token_max_days": (as_positive, "auth.api_token_max_days"),
     SECRET_KEY: (_as_secret, "secret"),
     "auth.refusals_stored_per_ip": (as_int, "auth.refusals_stored_per_ip"),
+    "auth.webauthn.rp_id": (_as_rp_id, "auth.webauthn_rp_id"),
+    "auth.webauthn.rp_name": (as_text, "auth.webauthn_rp_name"),
     "auth.sudo_timeout": (as_positive, "auth.sudo_timeout"),
     "auth.mfa.required_roles": (_as_roles, "auth.mfa_required_roles"),
     "auth.email.required": (as_bool, "auth.email_required"),
@@ -317,8 +348,20 @@ def parse_settings(
     mail = MailSettings(**tree.get("mail", {}),
                         password=environ.get(MAIL_PASSWORD_ENV) or None)
     top = {k: v for k, v in tree.items() if k not in {"auth", "secret", "mail"}}
-    return SessappSettings(session=parse_session_settings(raw), auth=auth, secret=secret,
-                           mail=mail, **top)
+    settings = SessappSettings(session=parse_session_settings(raw), auth=auth, secret=secret,
+                               mail=mail, **top)
+    _check_rp_id(settings)
+    return settings
+
+
+def _check_rp_id(settings: SessappSettings) -> None:
+    """A browser accepts only an RP id that is the page's host or a suffix of it
+    on a label boundary: any other would make every passkey ceremony fail."""
+    host = (urlsplit(settings.public_url).hostname or "").lower()
+    rp_id = settings.webauthn_rp_id
+    if host != rp_id and not host.endswith("." + rp_id):
+        raise SettingsError(f"auth.webauthn.rp_id {rp_id!r} is neither the host of "
+                            f"sessapp.base_url ({host!r}) nor a domain it belongs to")
 
 
 def insecure_findings(settings: SessappSettings, raw: Mapping[str, Any]) -> list[str]:

@@ -40,6 +40,11 @@ PUBLIC_VIEWS = {
     # which no policy counts as signed in yet (accounts/pending.py).
     ("login_mfa", "GET"),
     ("login_mfa", "POST"),
+    # Passkeys: signing in without a password, and the second step with one.
+    ("login_passkey_options", "POST"),
+    ("login_passkey", "POST"),
+    ("login_mfa_passkey_options", "POST"),
+    ("login_mfa_passkey", "POST"),
     ("logout", "GET"),  # a page with a button; GET logs nobody out
     # Only with the view predicate half_signed_in=True: ends a half-done sign-in.
     # A signed-in browser's POST /logout is the ENROL view.
@@ -70,7 +75,12 @@ ADMIN_ROUTES = {"admin", "admin_user_action", "admin_revoke_everyone", "admin_us
 # What a user who must enrol in a second factor may still use (with the public views).
 ENROL_VIEWS = {("logout", "POST"), ("sudo", "GET"), ("sudo", "POST"), ("mfa", "GET"),
                ("mfa_totp", "GET"), ("mfa_totp", "POST"), ("mfa_totp_disable", "POST"),
-               ("mfa_recovery_codes", "POST")}
+               ("mfa_recovery_codes", "POST"),
+               # A passkey is a second factor too: one may enrol with it, and
+               # renew sudo mode with it.
+               ("mfa_passkey_options", "POST"), ("mfa_passkeys", "POST"),
+               ("mfa_passkey_delete", "POST"), ("sudo_passkey_options", "POST"),
+               ("sudo_passkey", "POST")}
 
 
 # -- reading the introspector -----------------------------------------------------

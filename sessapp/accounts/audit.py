@@ -44,6 +44,7 @@ USER_AGENT_MAX = 300
 FAILURES = frozenset({
     "login_failure", "login_throttled", "reauth_failure", "csrf_failure", "forbidden",
     "register_throttled", "api_token_throttled", "bearer_refused", "account_locked",
+    "passkey_failure", "passkey_counter_regressed",
     "sudo_failure", "mfa_failure",
 })
 

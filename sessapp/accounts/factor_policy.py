@@ -15,7 +15,7 @@ from ..models import User
 
 def has_second_factor(user: User) -> bool:
     """Whether ``user`` has any second factor."""
-    return user.totp_enabled_at is not None
+    return user.totp_enabled_at is not None or user.passkey_count > 0
 
 
 def must_enrol(settings: Any, user: User) -> bool:

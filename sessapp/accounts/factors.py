@@ -20,7 +20,7 @@ from typing import Any
 from ..clock import get_clock
 from ..i18n import _
 from ..models import User
-from . import audit, recovery_codes, totp
+from . import audit, passkeys, recovery_codes, totp
 from .errors import AccountError
 from .factor_policy import has_second_factor, must_enrol
 from .signin import confirm_identity
@@ -41,6 +41,8 @@ def overview(request: Any, user: User) -> dict[str, Any]:
         "recovery_codes_left": recovery_codes.remaining(request.dbsession, user.id),
         "has_second_factor": has_second_factor(user),
         "must_enrol": must_enrol(request.registry.sessapp_settings, user),
+        "passkeys": passkeys.list_for_user(request.dbsession, user.id),
+        "now": get_clock(request.registry).now(),
     }
 
 
@@ -113,9 +115,10 @@ def regenerate_recovery_codes(request: Any, user: User, current_password: str = 
 
 
 def reset(request: Any, admin: User, user: User) -> None:
-    """An admin removes every second factor of ``user`` (lost phone): TOTP and
-    recovery codes. Audited under ``user``'s name; the user is told."""
+    """An admin removes every second factor of ``user`` (lost phone): TOTP,
+    recovery codes and passkeys. Audited under ``user``'s name; the user is told."""
     _forget_totp(request, user)
+    passkeys.remove_all(request, user)
     audit.record(request, "admin_reset_mfa", user=user)
     notify(request, user, "admin_reset_mfa")
 

@@ -23,13 +23,14 @@ from .auth_event import AuthEvent
 from .meta import Base
 from .one_time_link import OneTimeLink
 from .outbox_message import OutboxMessage
+from .passkey import Passkey
 from .recovery_code import RecoveryCode
 from .session_record import SessionRecord, session_store
 from .throttle_hit import ThrottleHit
 from .user import User
 
-__all__ = ["ApiToken", "AuthEvent", "Base", "OneTimeLink", "OutboxMessage", "RecoveryCode",
-           "SessionRecord", "ThrottleHit", "User", "session_store"]
+__all__ = ["ApiToken", "AuthEvent", "Base", "OneTimeLink", "OutboxMessage", "Passkey",
+           "RecoveryCode", "SessionRecord", "ThrottleHit", "User", "session_store"]
 
 configure_mappers()
 

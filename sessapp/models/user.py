@@ -31,6 +31,10 @@ class User(Base):
     # Sessions and tokens created before this instant are dead: password change,
     # "log out everywhere" and disabling move it forward.
     sessions_epoch: Mapped[datetime] = mapped_column(UTCDateTime)
+    # How many passkeys the user has, kept by accounts/passkeys.py: whether a
+    # passkey is a second factor is then known from this row alone, which the
+    # session's one query already loaded.
+    passkey_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # TOTP (accounts/totp.py): the shared secret, encrypted with a key derived
     # from sessapp.secret (never stored in clear); when it was turned on (NULL:
     # off); and the last time step accepted, so that no code works twice.

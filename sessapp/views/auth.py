@@ -60,9 +60,10 @@ def login(request: Any) -> Any:
 @view_config(route_name="login_mfa", request_method="GET",
              renderer="sessapp:templates/login_mfa.jinja2", permission=PUBLIC)
 def login_mfa_form(request: Any) -> Any:
-    if pending.current(request) is None:
+    state = pending.current(request)
+    if state is None:
         return HTTPSeeOther(location=request.route_path("login"))
-    return {"error": None}
+    return {"error": None, "has_passkey": state.user.passkey_count > 0}
 
 
 @view_config(route_name="login_mfa", request_method="POST",
