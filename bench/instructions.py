@@ -13,7 +13,10 @@ requests and one with 2N (both after the case's warm-up); callgrind counts each
 thread apart (``--separate-threads``), and the difference divided by N is one
 request's instructions, without the thread's start-up or anything else the
 process did. (Threads are kept alive until the end: valgrind reuses the number
-of a finished thread, and would add the next one's count to it.)
+of a finished thread, and would add the next one's count to it.) The cyclic
+garbage collector is held off during each loop and run once at its end, over
+the loop's own objects only: left to itself it runs a full collection in one
+thread and not in the other, which moved a case by 40%.
 
 Instructions are not time: a cache miss or a system call costs more than its
 instruction count says. Read them beside ``bench.inprocess``; they agree on the
@@ -28,6 +31,7 @@ Run from the repository root (needs ``valgrind``; about a minute per case)::
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -81,8 +85,17 @@ def child(args: argparse.Namespace) -> int:
                         call(case, number)
                     for count in (args.requests, 2 * args.requests):
                         def work(case: Any = case, count: int = count) -> None:
+                            # The cyclic collector runs when allocations say so,
+                            # which may be in one thread and not the other: held
+                            # off, then run once over what the loop left.
+                            gc.disable()
                             for number in range(count):
                                 call(case, number)
+                            gc.collect()
+                            gc.enable()
+                        # What exists now is no loop's garbage: out of the collector's way.
+                        gc.collect()
+                        gc.freeze()
                         _run_in_thread(work, threads, finished)
                         # Thread 1 is the main thread; ours count from 2.
                         plan.append({"backend": backend, "case": case.name,
