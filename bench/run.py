@@ -75,6 +75,8 @@ class Row:
     serial_rps: float | None = None
     serial_cpu_ms: float | None = None
     serial_ratio: float | None = None
+    # Its server CPU per request from one connection over the bare view's.
+    serial_cpu_ratio: float | None = None
 
 
 @dataclass
@@ -310,6 +312,8 @@ def request_rows(backend: str, bare: Server, folder: Path, args: argparse.Namesp
             row.ratio = row.rps / bare_row.rps if bare_row.rps else None
             if row.serial_rps and bare_row.serial_rps:
                 row.serial_ratio = row.serial_rps / bare_row.serial_rps
+            if row.serial_cpu_ms and bare_row.serial_cpu_ms:
+                row.serial_cpu_ratio = row.serial_cpu_ms / bare_row.serial_cpu_ms
             report.rows.append(row)
 
 
@@ -437,6 +441,42 @@ def _round_ratio(item: dict[str, Any], base: dict[str, Any], key: str) -> float:
     return statistics.median(a / b - 1 for a, b in zip(item[key], base[key], strict=True))
 
 
+# Issue 16's targets for server CPU per request from one connection, as a
+# multiple of the bare view's in the same run (printed, not enforced: CPU time
+# on a shared machine moves too much to fail a run on).
+CPU_TARGETS = {
+    "static file, with session cookie": 1.5,
+    "home page, anonymous": 2.0,
+    "GET /profile, signed in": 3.0,
+}
+
+
+def cpu_ratio_lines(rows: list[Row]) -> list[str]:
+    """One connection: each request's server CPU against the bare view's, its
+    target, and whether bearer /api/me costs less than /profile."""
+    rated = [row for row in rows if row.serial_cpu_ratio is not None]
+    if not rated:
+        return []
+    lines = ["", "One connection, server CPU per request against the bare view's (same run):",
+             "", "| database | request | server CPU ms/req | times the bare view's | target "
+             "| met |", "|---|---|---:|---:|---:|---|"]
+    for row in rated:
+        target = CPU_TARGETS.get(row.scenario)
+        met = "" if target is None else ("yes" if row.serial_cpu_ratio <= target else "no")
+        lines.append(f"| {LABELS[row.backend]} | {row.scenario} | {_num(row.serial_cpu_ms)} "
+                     f"| {row.serial_cpu_ratio:.2f} | {'' if target is None else f'{target:g}'} "
+                     f"| {met} |")
+    by_key = {(row.backend, row.scenario): row for row in rated}
+    for backend in dict.fromkeys(row.backend for row in rated):
+        api = by_key.get((backend, "GET /api/me, bearer token"))
+        page = by_key.get((backend, "GET /profile, signed in"))
+        if api is not None and page is not None:
+            cheaper = "yes" if api.serial_cpu_ms < page.serial_cpu_ms else "no"
+            lines.append(f"\n{LABELS[backend]}: GET /api/me {api.serial_cpu_ms:.2f} ms against "
+                         f"GET /profile {page.serial_cpu_ms:.2f} ms of CPU; cheaper: {cheaper}.")
+    return lines
+
+
 def tables(report: Report) -> str:
     lines: list[str] = []
     if report.rows:
@@ -453,6 +493,7 @@ def tables(report: Report) -> str:
             f"| {_num(row.serial_rps, 0)} | {_num(row.serial_ratio)} | {_num(row.serial_cpu_ms)} "
             f"| {_num(row.statements, 3)} | {_num(row.writes, 3)} | {_num(row.tx_commands, 3)} "
             f"| {row.errors} |")
+    lines += cpu_ratio_lines(report.rows)
     if report.counts:
         lines += ["", "| database | request | requests | SQL/req | writes/req "
                   "| BEGIN+COMMIT/ROLLBACK per req |", "|---|---|---:|---:|---:|---:|"]

@@ -10,7 +10,6 @@ its ``info`` (``cryptography``'s implementation).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from cryptography.hazmat.primitives import hashes
@@ -43,4 +42,4 @@ def derive_key(secret: bytes, purpose: str, length: int = KEY_BYTES) -> bytes:
 
 def sign(key: bytes, message: str) -> bytes:
     """HMAC-SHA256 of ``message`` (UTF-8) under ``key``."""
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, message.encode("utf-8"), "sha256")

@@ -3,10 +3,12 @@
 from typing import Any
 
 from .accounts import one_time_links
+from .static_files import add_static_files
 
 
 def includeme(config: Any) -> None:
-    config.add_static_view("static", "sessapp:static/", cache_max_age=3600)
+    # Pyramid's static view, with its files also answered from memory.
+    add_static_files(config, "static", "sessapp:static/", cache_max_age=3600)
     config.add_route("home", "/")
     config.add_route("login", "/login")
     config.add_route("login_mfa", "/login/mfa")

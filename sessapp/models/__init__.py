@@ -11,6 +11,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+import pyramid_tm
 import zope.sqlalchemy
 import zope.sqlalchemy.datamanager
 from pyramid.settings import asbool
@@ -189,7 +190,8 @@ def write_apart(registry: Any, rows: list[Any]) -> None:
 
 def includeme(config: Any) -> None:
     settings = config.get_settings()
-    settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    # The function, not its dotted name: pyramid_tm resolves a name on every request.
+    settings["tm.manager_hook"] = pyramid_tm.explicit_manager
     # Resolving the user at the start of every request would load the session on
     # pages that never need it (the public home page must stay at 0 SQL).
     settings["tm.annotate_user"] = False
