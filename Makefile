@@ -41,7 +41,7 @@ test-slow: install-testing
 
 ## Regenerate docs/*.png from the browser tests (needs chromium on the PATH).
 screenshots: install-testing
-	SESSAPP_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser.py -k tour
+	SESSAPP_SCREENSHOTS=docs $(BIN)/pytest tests/test_browser.py -k "tour or totp_walk"
 
 ## Catalogues (README, "Languages"): extract every marked message from Python and the
 ## templates into sessapp/locale/sessapp.pot, merge it into each language's .po (new
@@ -84,9 +84,10 @@ install-wrk:
 	  echo "wrk is not installed (apt-get install wrk): the bench uses its Python client"
 
 ## Benchmark against a bare Pyramid view on every reachable database (about 8
-## minutes; uses wrk, installing it when it can); prints the tables, redraws docs/performance.png.
+## minutes; uses wrk, installing it when it can); prints the tables, redraws
+## docs/performance.png and docs/scaling.png (process scaling, PostgreSQL).
 bench: install-bench install-wrk
-	$(BIN)/python -m bench.run --plot docs/performance.png $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --plot docs/performance.png --scaling-plot docs/scaling.png $(BENCH_ARGS)
 
 .PHONY: load
 LOAD_ARGS ?= --databases sqlite,postgresql,mysql --clients 64 --seconds 60

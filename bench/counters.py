@@ -16,7 +16,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from pyramid.interfaces import IExecutionPolicy
 from pyramid.response import Response
+from pyramid.router import default_execution_policy
 from pyramid.security import NO_PERMISSION_REQUIRED
 from sqlalchemy import event
 
@@ -90,22 +92,29 @@ def instrument(engine: Any, counters: Counters) -> None:
 
 def counting_tween_factory(handler: Callable, registry: Any) -> Callable:
     """Built after the app is configured, so the engine exists by now."""
-    counters = registry.bench_counters
-    instrument(registry["db_engine"], counters)
+    instrument(registry["db_engine"], registry.bench_counters)
+    return handler
 
-    def tween(request: Any) -> Any:
-        if request.path_info == PATH:
-            return handler(request)
+
+def count_requests(registry: Any) -> None:
+    """Requests are counted around the execution policy, outermost: static files
+    are answered there (sessapp.static_files), before any tween."""
+    counters = registry.bench_counters
+    inner = registry.queryUtility(IExecutionPolicy, default=default_execution_policy)
+
+    def policy(environ: dict[str, Any], router: Any) -> Any:
+        if environ.get("PATH_INFO") == PATH:
+            return inner(environ, router)
         with counters._lock:
             counters.values["requests"] += 1
             counters.in_flight += 1
         try:
-            return handler(request)
+            return inner(environ, router)
         finally:
             with counters._lock:
                 counters.in_flight -= 1
 
-    return tween
+    registry.registerUtility(policy, IExecutionPolicy)
 
 
 def counters_view(request: Any) -> Response:
@@ -116,6 +125,9 @@ def counters_view(request: Any) -> Response:
 def includeme(config: Any) -> None:
     config.registry.bench_counters = Counters()
     config.add_tween("bench.counters.counting_tween_factory")
+    # After sessapp.static_files wraps the policy (order 10).
+    config.action(("bench.counters", "policy"), lambda: count_requests(config.registry),
+                  order=20)
     config.add_route("bench_counters", PATH)
     config.add_view(counters_view, route_name="bench_counters",
                     permission=NO_PERMISSION_REQUIRED)

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import budgets
+from bench import budgets, scaling
 from bench.client import Browser
 from bench.databases import add_expired_sessions, count_sessions
 from bench.load import Load, LoadResult, Spec, have_wrk, run_load
@@ -75,6 +75,8 @@ class Row:
     serial_rps: float | None = None
     serial_cpu_ms: float | None = None
     serial_ratio: float | None = None
+    # Its server CPU per request from one connection over the bare view's.
+    serial_cpu_ratio: float | None = None
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Report:
     logins: list[dict[str, Any]] = field(default_factory=list)
     sizes: list[dict[str, Any]] = field(default_factory=list)
     gc: list[dict[str, Any]] = field(default_factory=list)
+    scaling: list[dict[str, Any]] = field(default_factory=list)
     counts: list[dict[str, Any]] = field(default_factory=list)
     over_budget: list[str] = field(default_factory=list)
 
@@ -309,6 +312,8 @@ def request_rows(backend: str, bare: Server, folder: Path, args: argparse.Namesp
             row.ratio = row.rps / bare_row.rps if bare_row.rps else None
             if row.serial_rps and bare_row.serial_rps:
                 row.serial_ratio = row.serial_rps / bare_row.serial_rps
+            if row.serial_cpu_ms and bare_row.serial_cpu_ms:
+                row.serial_cpu_ratio = row.serial_cpu_ms / bare_row.serial_cpu_ms
             report.rows.append(row)
 
 
@@ -436,6 +441,42 @@ def _round_ratio(item: dict[str, Any], base: dict[str, Any], key: str) -> float:
     return statistics.median(a / b - 1 for a, b in zip(item[key], base[key], strict=True))
 
 
+# Issue 16's targets for server CPU per request from one connection, as a
+# multiple of the bare view's in the same run (printed, not enforced: CPU time
+# on a shared machine moves too much to fail a run on).
+CPU_TARGETS = {
+    "static file, with session cookie": 1.5,
+    "home page, anonymous": 2.0,
+    "GET /profile, signed in": 3.0,
+}
+
+
+def cpu_ratio_lines(rows: list[Row]) -> list[str]:
+    """One connection: each request's server CPU against the bare view's, its
+    target, and whether bearer /api/me costs less than /profile."""
+    rated = [row for row in rows if row.serial_cpu_ratio is not None]
+    if not rated:
+        return []
+    lines = ["", "One connection, server CPU per request against the bare view's (same run):",
+             "", "| database | request | server CPU ms/req | times the bare view's | target "
+             "| met |", "|---|---|---:|---:|---:|---|"]
+    for row in rated:
+        target = CPU_TARGETS.get(row.scenario)
+        met = "" if target is None else ("yes" if row.serial_cpu_ratio <= target else "no")
+        lines.append(f"| {LABELS[row.backend]} | {row.scenario} | {_num(row.serial_cpu_ms)} "
+                     f"| {row.serial_cpu_ratio:.2f} | {'' if target is None else f'{target:g}'} "
+                     f"| {met} |")
+    by_key = {(row.backend, row.scenario): row for row in rated}
+    for backend in dict.fromkeys(row.backend for row in rated):
+        api = by_key.get((backend, "GET /api/me, bearer token"))
+        page = by_key.get((backend, "GET /profile, signed in"))
+        if api is not None and page is not None:
+            cheaper = "yes" if api.serial_cpu_ms < page.serial_cpu_ms else "no"
+            lines.append(f"\n{LABELS[backend]}: GET /api/me {api.serial_cpu_ms:.2f} ms against "
+                         f"GET /profile {page.serial_cpu_ms:.2f} ms of CPU; cheaper: {cheaper}.")
+    return lines
+
+
 def tables(report: Report) -> str:
     lines: list[str] = []
     if report.rows:
@@ -452,6 +493,7 @@ def tables(report: Report) -> str:
             f"| {_num(row.serial_rps, 0)} | {_num(row.serial_ratio)} | {_num(row.serial_cpu_ms)} "
             f"| {_num(row.statements, 3)} | {_num(row.writes, 3)} | {_num(row.tx_commands, 3)} "
             f"| {row.errors} |")
+    lines += cpu_ratio_lines(report.rows)
     if report.counts:
         lines += ["", "| database | request | requests | SQL/req | writes/req "
                   "| BEGIN+COMMIT/ROLLBACK per req |", "|---|---|---:|---:|---:|---:|"]
@@ -517,9 +559,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "after the main run (default 5; 0 skips)")
     parser.add_argument("--backends", default=",".join(BACKENDS),
                         help="databases for the request table (default: all reachable)")
-    parser.add_argument("--parts", default="requests,sizes,gc",
-                        help="what to run: requests, sizes, gc, counts (default: the first "
-                             "three; counts checks only the statement counts, in seconds)")
+    parser.add_argument("--parts", default="requests,sizes,gc,scaling",
+                        help="what to run: requests, sizes, gc, scaling, counts (default: "
+                             "the first four; counts checks only the statement counts, in "
+                             "seconds; scaling is /profile on PostgreSQL with 1, 2 and N "
+                             "gunicorn processes, bench/scaling.py)")
     parser.add_argument("--count-requests", type=int, default=20,
                         help="requests of each kind for --parts counts (default 20)")
     parser.add_argument("--budget", action="append", default=[], metavar="SCENARIO:KEY=N",
@@ -546,13 +590,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the longest the load during collection may run")
     parser.add_argument("--logins", type=int, default=9,
                         help="sign-ins timed per database (default 9)")
+    scaling.add_arguments(parser)
     parser.add_argument("--plot", type=Path, help="write the size-sweep plot (PNG) here")
+    parser.add_argument("--scaling-plot", type=Path,
+                        help="write the process-scaling plot (PNG) here")
     parser.add_argument("--markdown", type=Path, help="also write the tables here")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
     args.sizes = sorted(int(s) for s in args.sizes.split(",") if s)
     args.parts = {p.strip() for p in args.parts.split(",") if p.strip()}
-    unknown = args.parts - {"requests", "sizes", "gc", "counts"}
+    unknown = args.parts - {"requests", "sizes", "gc", "scaling", "counts"}
     if unknown:
         parser.error(f"unknown part(s): {', '.join(sorted(unknown))}")
     try:
@@ -601,11 +648,17 @@ def main(argv: list[str] | None = None) -> int:
                 steps.append(lambda b=backend: gc_only(b, folder, args, report))
         for step in steps:
             step()
+    scaled: list[scaling.Summary] = []
+    if "scaling" in args.parts:
+        scaled = scaling.report(args, args.scaling_plot, echo=False)
+        report.scaling = [asdict(s) for s in scaled]
     counted = report.counts + [asdict(row) for row in report.rows]
     report.over_budget = budgets.exceeded(counted, args.budgets, LABELS)
     report.load_after = os.getloadavg()
     log(f"load average {report.load_after}")
     text = tables(report)
+    if scaled:
+        text += "\n\n" + scaling.table(scaled, args.scaling_cores or scaling.cores())
     print(text)
     if report.rows or report.sizes:
         print(f"\nload average before {report.load_before[0]:.2f}, after "

@@ -43,4 +43,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
     trouble = schema.problem(registry["db_engine"], registry["schema_heads"], ini_path)
     if trouble is not None:
         sys.exit(f"sessapp: {trouble}")
+    if registry.sessapp_settings.mail_delivery != "off":
+        # Mail left waiting by an earlier run goes out now, not with the next one.
+        registry.mail_dispatcher.start()
     return app

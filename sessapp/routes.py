@@ -2,15 +2,31 @@
 
 from typing import Any
 
+from .accounts import one_time_links
+from .static_files import add_static_files
+
 
 def includeme(config: Any) -> None:
-    config.add_static_view("static", "sessapp:static/", cache_max_age=3600)
+    # Pyramid's static view, with its files also answered from memory.
+    add_static_files(config, "static", "sessapp:static/", cache_max_age=3600)
     config.add_route("home", "/")
     config.add_route("login", "/login")
+    config.add_route("login_mfa", "/login/mfa")
     config.add_route("logout", "/logout")
+    config.add_route("sudo", "/sudo")
+    config.add_route("mfa", "/mfa")
+    config.add_route("mfa_totp", "/mfa/totp")
+    config.add_route("mfa_totp_disable", "/mfa/totp/disable")
+    config.add_route("mfa_recovery_codes", "/mfa/recovery-codes")
     config.add_route("register", "/register")
     config.add_route("profile", "/profile")
     config.add_route("password", "/password")
+    config.add_route("password_forgot", "/password/forgot")
+    config.add_route("password_reset", one_time_links.PATHS[one_time_links.RESET])
+    config.add_route("email", "/email")
+    config.add_route("email_verify", one_time_links.PATHS[one_time_links.VERIFY])
+    config.add_route("email_undo", one_time_links.PATHS[one_time_links.UNDO_EMAIL])
+    config.add_route("session_end", one_time_links.PATHS[one_time_links.END_SESSION])
     config.add_route("sessions", "/sessions")
     config.add_route("sessions_revoke_others", "/sessions/revoke-others")
     config.add_route("session_revoke", "/sessions/{public_id}/revoke")
@@ -26,6 +42,15 @@ def includeme(config: Any) -> None:
     config.add_route("theme", "/preferences/theme")
     config.add_route("language", "/preferences/language")
     config.add_route("healthz", "/healthz")
+    config.add_route("mfa_passkey_options", "/mfa/passkeys/options")
+    config.add_route("mfa_passkeys", "/mfa/passkeys")
+    config.add_route("mfa_passkey_delete", "/mfa/passkeys/{passkey_id}/delete")
+    config.add_route("login_passkey_options", "/login/passkey/options")
+    config.add_route("login_passkey", "/login/passkey")
+    config.add_route("login_mfa_passkey_options", "/login/mfa/passkey/options")
+    config.add_route("login_mfa_passkey", "/login/mfa/passkey")
+    config.add_route("sudo_passkey_options", "/sudo/passkey/options")
+    config.add_route("sudo_passkey", "/sudo/passkey")
     config.add_route("api_me", "/api/me")
     config.add_route("api_tokens", "/api/tokens")
     config.add_route("api_token", "/api/tokens/{token_id}")

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from pyramid.settings import asbool, aslist
 
@@ -24,6 +25,7 @@ from .sessions.settings import (
     SettingsError,
     as_bool,
     as_int,
+    as_optional_text,
     as_positive,
     as_text,
     parse_session_settings,
@@ -38,7 +40,14 @@ DATABASE_URL_ENV = "SESSAPP_DATABASE_URL"
 SECRET_ENV = "SESSAPP_SECRET"  # noqa: S105
 SECRET_KEY = "sessapp.secret"  # noqa: S105
 SECRET_MIN_BYTES = 32
-OWNED_PREFIXES = ("session.", "auth.", "sessapp.")
+OWNED_PREFIXES = ("session.", "auth.", "sessapp.", "mail.")
+# Where the SMTP password is read; never in an INI file.
+MAIL_PASSWORD_ENV = "SESSAPP_MAIL_PASSWORD"  # noqa: S105
+MAIL_DELIVERIES = ("smtp", "console", "off")
+MAIL_TLS_MODES = ("none", "starttls", "ssl")
+# Where links point when sessapp.base_url is unset outside production: pserve
+# development.ini's own address.
+DEVELOPMENT_BASE_URL = "http://localhost:6543"
 ENVIRONMENTS = ("development", "testing", "production")
 DEBUG_SETTINGS = (
     "pyramid.reload_templates",
@@ -67,6 +76,42 @@ class AuthSettings:
     # client IP per throttle window; beyond it they are only logged, so a client
     # cannot grow the table (and push real evidence off /admin) at will.
     refusals_stored_per_ip: int = 20
+    # The passkey relying party: None means the host of sessapp.base_url.
+    webauthn_rp_id: str | None = None
+    webauthn_rp_name: str = "sessapp"
+    # How long a proof of identity (sign-in, password, second factor) lets
+    # sensitive actions through without asking again ("sudo mode"). Short, as
+    # GitHub's and Django-sudo's are: long enough for a round of settings,
+    # too short for a borrowed, unlocked laptop to be worth much.
+    sudo_timeout: int = 15 * 60
+    # Roles whose members must have a second factor before doing anything else.
+    mfa_required_roles: tuple[str, ...] = ()
+    email_required: bool = False
+    # A reset or verification link is a credential lying in a mailbox: an hour is
+    # enough to use it, and a dead link's page offers a new one.
+    reset_timeout: int = 60 * 60
+
+
+@dataclass(frozen=True)
+class MailSettings:
+    """How mail leaves: ``delivery`` is ``smtp``, ``console`` (logged) or ``off``
+    (nothing is queued or sent). ``delivery`` None means the environment's
+    default: ``smtp`` in production, ``console`` elsewhere."""
+
+    delivery: str | None = None
+    host: str | None = None
+    port: int | None = None
+    tls: str = "none"
+    username: str | None = None
+    sender: str | None = None
+    password: str | None = field(default=None, repr=False)
+
+    @property
+    def smtp_port(self) -> int:
+        """The port asked for, else the usual one for the TLS mode."""
+        if self.port is not None:
+            return self.port
+        return {"ssl": 465, "starttls": 587}.get(self.tls, 25)
 
 
 # Without a configured secret, development and testing sign with this one: the
@@ -98,10 +143,42 @@ class SessappSettings:
     pgbouncer: bool = False
     session: SessionSettings = field(default_factory=SessionSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    mail: MailSettings = field(default_factory=MailSettings)
+    # The site's public origin; every absolute link the app writes starts with it.
+    base_url: str | None = None
 
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def mail_delivery(self) -> str:
+        if self.mail.delivery is not None:
+            return self.mail.delivery
+        return "smtp" if self.is_production else "console"
+
+    @property
+    def public_url(self) -> str:
+        """``sessapp.base_url`` without a trailing slash (development's own
+        address when unset; production refuses to start without it)."""
+        return (self.base_url or DEVELOPMENT_BASE_URL).rstrip("/")
+
+    @property
+    def mail_sender(self) -> str:
+        return self.mail.sender or "sessapp <noreply@localhost>"
+
+    @property
+    def origin(self) -> str:
+        """``scheme://host[:port]`` of the public URL: what browsers send as
+        the origin of a page of this site (WebAuthn's expected origin)."""
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def webauthn_rp_id(self) -> str:
+        """The passkey relying party id: ``auth.webauthn.rp_id``, else the host
+        of the public URL."""
+        return self.auth.webauthn_rp_id or (urlsplit(self.public_url).hostname or "")
 
 
 def _as_secret(key: str, value: str) -> bytes:
@@ -128,9 +205,54 @@ def _as_policies(key: str, value: str) -> tuple[str, ...]:
     return names
 
 
+def _as_base_url(key: str, value: str) -> str:
+    """An http(s) origin, optionally with a path where the app is mounted; no
+    query or fragment, since links are made by appending paths to it."""
+    text = str(value).strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in {"http", "https"} or not parts.netloc or parts.query \
+            or parts.fragment or "@" in parts.netloc:
+        raise SettingsError(f"{key} must be an http(s) origin such as https://app.example, "
+                            f"got {value!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise SettingsError(f"{key} has a bad port: {value!r}") from None
+    return text
+
+
+def _choice(*allowed: str) -> Callable[[str, str], str]:
+    def parse(key: str, value: str) -> str:
+        text = str(value).strip().lower()
+        if text not in allowed:
+            raise SettingsError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+        return text
+    return parse
+
+
+def _as_port(key: str, value: str) -> int:
+    port = as_int(key, value, minimum=1)
+    if port > 65535:
+        raise SettingsError(f"{key} must be a port number (1 to 65535), got {port}")
+    return port
+
+
+def _as_rp_id(key: str, value: str) -> str:
+    """A host name (WebAuthn refuses IP addresses and ports here)."""
+    text = str(value).strip().lower()
+    if not text or not all(label and label.replace("-", "").isalnum() and label.isascii()
+                           for label in text.split(".")):
+        raise SettingsError(f"{key} must be a host name like app.example, got {value!r}")
+    return text
+
+
 def _min_password_length(key: str, value: str) -> int:
     # ASVS 6.2.1 / NIST SP 800-63B: never fewer than 8 characters.
     return as_int(key, value, minimum=8)
+
+
+def _as_roles(key: str, value: str) -> tuple[str, ...]:
+    return tuple(sorted(set(aslist(value, flatten=True))))
 
 
 def _rounds(key: str, value: str) -> int:
@@ -159,6 +281,19 @@ KNOWN_KEYS: dict[str, tuple[Parser, str]] = {
     "auth.api_token_max_days": (as_positive, "auth.api_token_max_days"),
     SECRET_KEY: (_as_secret, "secret"),
     "auth.refusals_stored_per_ip": (as_int, "auth.refusals_stored_per_ip"),
+    "auth.webauthn.rp_id": (_as_rp_id, "auth.webauthn_rp_id"),
+    "auth.webauthn.rp_name": (as_text, "auth.webauthn_rp_name"),
+    "auth.sudo_timeout": (as_positive, "auth.sudo_timeout"),
+    "auth.mfa.required_roles": (_as_roles, "auth.mfa_required_roles"),
+    "auth.email.required": (as_bool, "auth.email_required"),
+    "auth.reset_timeout": (as_positive, "auth.reset_timeout"),
+    "sessapp.base_url": (_as_base_url, "base_url"),
+    "mail.delivery": (_choice(*MAIL_DELIVERIES), "mail.delivery"),
+    "mail.host": (as_optional_text, "mail.host"),
+    "mail.port": (_as_port, "mail.port"),
+    "mail.tls": (_choice(*MAIL_TLS_MODES), "mail.tls"),
+    "mail.username": (as_optional_text, "mail.username"),
+    "mail.sender": (as_optional_text, "mail.sender"),
 }
 
 
@@ -209,9 +344,24 @@ def parse_settings(
     secret = _secret(typed, os.environ if environ is None else environ)
     tree = _nest(typed)
     auth = AuthSettings(**tree.get("auth", {}))
-    top = {k: v for k, v in tree.items() if k not in {"auth", "secret"}}
-    return SessappSettings(session=parse_session_settings(raw), auth=auth, secret=secret,
-                           **top)
+    environ = os.environ if environ is None else environ
+    mail = MailSettings(**tree.get("mail", {}),
+                        password=environ.get(MAIL_PASSWORD_ENV) or None)
+    top = {k: v for k, v in tree.items() if k not in {"auth", "secret", "mail"}}
+    settings = SessappSettings(session=parse_session_settings(raw), auth=auth, secret=secret,
+                               mail=mail, **top)
+    _check_rp_id(settings)
+    return settings
+
+
+def _check_rp_id(settings: SessappSettings) -> None:
+    """A browser accepts only an RP id that is the page's host or a suffix of it
+    on a label boundary: any other would make every passkey ceremony fail."""
+    host = (urlsplit(settings.public_url).hostname or "").lower()
+    rp_id = settings.webauthn_rp_id
+    if host != rp_id and not host.endswith("." + rp_id):
+        raise SettingsError(f"auth.webauthn.rp_id {rp_id!r} is neither the host of "
+                            f"sessapp.base_url ({host!r}) nor a domain it belongs to")
 
 
 def insecure_findings(settings: SessappSettings, raw: Mapping[str, Any]) -> list[str]:
@@ -250,7 +400,22 @@ def insecure_findings(settings: SessappSettings, raw: Mapping[str, Any]) -> list
             f"{SECRET_KEY} is in the INI file: production takes it from {SECRET_ENV} "
             f"only (at least {SECRET_MIN_BYTES} bytes, the same in every process)"
         )
+    findings.extend(missing_mail_settings(settings))
     return findings
+
+
+def missing_mail_settings(settings: SessappSettings) -> list[str]:
+    """What production needs to send mail that links back to the right site."""
+    missing = []
+    if settings.base_url is None:
+        missing.append("sessapp.base_url is not set: mails need the site's public origin "
+                       "(links never come from the request's Host)")
+    if settings.mail_delivery == "smtp":
+        for key, value in (("mail.host", settings.mail.host),
+                           ("mail.sender", settings.mail.sender)):
+            if value is None:
+                missing.append(f"{key} is not set: mail.delivery = smtp needs it")
+    return missing
 
 
 def check_environment(settings: SessappSettings, raw: Mapping[str, Any]) -> None:

@@ -121,6 +121,12 @@ def _has_nul_header(environ: dict[str, Any]) -> bool:
     )
 
 
+def headers_readable(environ: dict[str, Any]) -> bool:
+    """No NUL in any header and a printable ASCII ``Host``: what the request guard
+    checks of headers alone (sessapp.static_files asks it too)."""
+    return not _has_nul_header(environ) and _host_readable(environ)
+
+
 def request_guard_tween_factory(handler: Callable, registry: Any) -> Callable:
     """Make hostile requests harmless before any view or policy reads them.
 
@@ -136,7 +142,7 @@ def request_guard_tween_factory(handler: Callable, registry: Any) -> Callable:
             request.path_info  # noqa: B018 - WebOb decodes it as UTF-8 on access
         except UnicodeDecodeError:
             return HTTPBadRequest(detail="The address could not be read.")
-        if _has_nul_header(request.environ) or not _host_readable(request.environ):
+        if not headers_readable(request.environ):
             return HTTPBadRequest(detail="A request header could not be read.")
         _drop_unreadable_cookies(request)
         _drop_unreadable_query_pairs(request.environ)
@@ -155,6 +161,19 @@ def request_guard_tween_factory(handler: Callable, registry: Any) -> Callable:
     return tween
 
 
+def standard_headers(registry: Any) -> list[tuple[str, str]]:
+    """The headers every response carries whatever its type (the CSP depends on
+    it, ``X-Request-ID`` on the request)."""
+    headers = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ("X-Frame-Options", "DENY"),
+    ]
+    if registry.sessapp_settings.hsts:
+        headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    return headers
+
+
 def security_headers_tween_factory(handler: Callable, registry: Any) -> Callable:
     """Adds the headers every response carries, unless the view chose its own
     (``Cache-Control`` and ``X-Request-ID`` are always sessapp's).
@@ -162,13 +181,7 @@ def security_headers_tween_factory(handler: Callable, registry: Any) -> Callable
     Works on the header list directly: WebOb's header mapping lower-cases every
     header name again for each look-up, which cost more than the rest of this
     tween (measured by bench/)."""
-    defaults = [
-        ("X-Content-Type-Options", "nosniff"),
-        ("Referrer-Policy", "strict-origin-when-cross-origin"),
-        ("X-Frame-Options", "DENY"),
-    ]
-    if registry.sessapp_settings.hsts:
-        defaults.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+    defaults = standard_headers(registry)
     defaults_lowered = [(name.lower(), (name, value)) for name, value in defaults]
 
     def tween(request: Any) -> Any:

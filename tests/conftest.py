@@ -29,6 +29,7 @@ from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import Engine
 
 from sessapp import make_app
+from sessapp.accounts import email_addresses
 from sessapp.accounts import passwords as passwords_module
 from sessapp.accounts import users as accounts
 from sessapp.clock import IClock, MovableClock
@@ -170,6 +171,20 @@ class AppHarness:
             for table in reversed(Base.metadata.sorted_tables):
                 connection.execute(table.delete())
 
+    def set_email(self, username: str, address: str, *, verified: bool = True) -> None:
+        """Give ``username`` an address (verified, as sessapp-user set-email does)."""
+        with self.transaction() as dbsession:
+            user = accounts.find_user(dbsession, username)
+            email_addresses.assign(dbsession, user, address,
+                                   verified_at=self.clock.now() if verified else None)
+
+    def outbox(self) -> list[Any]:
+        """Every queued message, oldest first (recipient, subject, sent_at...)."""
+        with self.engine.connect() as connection:
+            return list(connection.execute(text(
+                "SELECT recipient, subject, sent_at, attempts, content, message_id "
+                "FROM outbox_messages ORDER BY id")))
+
     def make_user(self, username: str = "alice", password: str = PASSWORD,
                   *, admin: bool = False) -> int:
         with self.transaction() as dbsession:
@@ -221,6 +236,7 @@ def harness(_shared_harness: AppHarness) -> Iterator[AppHarness]:
     _shared_harness.clock.current = MovableClock().now()
     _shared_harness.sql.clear()
     yield _shared_harness
+    _shared_harness.registry.mail_dispatcher.stop()
     _shared_harness.wipe()
 
 
@@ -236,8 +252,29 @@ def make_harness(db_url: str) -> Iterator[Any]:
 
     yield factory
     for made in built:
+        made.registry.mail_dispatcher.stop()
         made.wipe()
         made.engine.dispose()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[Any]:
+    """A real SMTP server (aiosmtpd) on a free loopback port, running."""
+    from smtp_server import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_harness(make_harness: Any, smtp_server: Any) -> AppHarness:
+    """The app delivering mail by SMTP to ``smtp_server``."""
+    return make_harness(**{"mail.delivery": "smtp", "mail.host": "127.0.0.1",
+                           "mail.port": smtp_server.port,
+                           "mail.sender": "sessapp <noreply@app.example>",
+                           "sessapp.base_url": "https://app.example"})
 
 
 # -- clients ------------------------------------------------------------------

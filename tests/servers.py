@@ -28,6 +28,12 @@ STARTUP_TIMEOUT = 30.0
 SHARED_SECRET = "test-servers-" + "k" * 32
 
 
+# What production.ini needs before it starts (it refuses to run without a way to
+# send mail); the SMTP server need not answer.
+PRODUCTION_MAIL = {"sessapp.base_url": "https://app.example", "mail.host": "127.0.0.1",
+                   "mail.sender": "noreply@app.example"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

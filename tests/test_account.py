@@ -259,14 +259,18 @@ def test_revoke_others_with_the_password_ends_every_other_session(testapp, harne
     assert len(session_rows(harness, bob)) == 1
 
 
-def test_revoke_others_with_a_wrong_or_missing_password_is_422_and_ends_nothing(
+def test_revoke_others_with_a_wrong_or_missing_password_is_refused_and_ends_nothing(
         testapp, harness):
+    """A wrong password is 422 even in sudo mode; none, once sudo mode is over,
+    is a trip to /sudo."""
     alice, other = signed_in_twice(harness, testapp)
 
     response = revoke_others(testapp, "not my password at all", status=422)
     assert "not your current password" in response.text
     token = testapp.csrf_token("/sessions")
-    testapp.post("/sessions/revoke-others", {"csrf_token": token}, status=422)
+    harness.clock.advance(harness.registry.sessapp_settings.auth.sudo_timeout + 1)
+    stale = testapp.post("/sessions/revoke-others", {"csrf_token": token}, status=303)
+    assert stale.location.endswith("/sudo?next=%2Fsessions")
     assert len(session_rows(harness, alice)) == 2
     assert signed_in_as(other) == "alice"
     assert signed_in_as(testapp) == "alice"

@@ -25,10 +25,31 @@ EVIL = "https://evil.example"
 ROUTES: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "home": ("/", ("GET",), False),
     "login": ("/login", ("GET", "POST"), False),
+    "login_mfa": ("/login/mfa", ("GET", "POST"), False),
+    "sudo": ("/sudo", ("GET", "POST"), False),
+    "mfa": ("/mfa", ("GET",), False),
+    "mfa_totp": ("/mfa/totp", ("GET", "POST"), False),
+    "mfa_totp_disable": ("/mfa/totp/disable", ("POST",), False),
+    "mfa_recovery_codes": ("/mfa/recovery-codes", ("POST",), False),
+    "mfa_passkey_options": ("/mfa/passkeys/options", ("POST",), False),
+    "mfa_passkeys": ("/mfa/passkeys", ("POST",), False),
+    "mfa_passkey_delete": ("/mfa/passkeys/1/delete", ("POST",), False),
+    "login_passkey_options": ("/login/passkey/options", ("POST",), False),
+    "login_passkey": ("/login/passkey", ("POST",), False),
+    "login_mfa_passkey_options": ("/login/mfa/passkey/options", ("POST",), False),
+    "login_mfa_passkey": ("/login/mfa/passkey", ("POST",), False),
+    "sudo_passkey_options": ("/sudo/passkey/options", ("POST",), False),
+    "sudo_passkey": ("/sudo/passkey", ("POST",), False),
     "logout": ("/logout", ("GET", "POST"), False),
     "register": ("/register", ("GET", "POST"), False),
     "profile": ("/profile", ("GET",), False),
     "password": ("/password", ("GET", "POST"), False),
+    "password_forgot": ("/password/forgot", ("GET", "POST"), False),
+    "password_reset": ("/password/reset/{token}", ("GET", "POST"), False),
+    "email": ("/email", ("GET", "POST"), False),
+    "email_verify": ("/email/verify/{token}", ("GET", "POST"), False),
+    "email_undo": ("/email/undo/{token}", ("GET", "POST"), False),
+    "session_end": ("/session-end/{token}", ("GET", "POST"), False),
     "sessions": ("/sessions", ("GET",), False),
     "sessions_revoke_others": ("/sessions/revoke-others", ("POST",), False),
     "session_revoke": ("/sessions/{public_id}/revoke", ("POST",), False),
@@ -103,7 +124,8 @@ def test_every_route_with_a_bearer_header_leaves_the_cookie_session_alone(
     before = snapshot(harness)
     live_tokens = harness.count("api_tokens", "revoked_at IS NULL")
     for pattern, methods, takes_bearer in ROUTES.values():
-        path = pattern.format(public_id=public_id, bob=world["bob"], token_id=world["spare"])
+        path = pattern.format(public_id=public_id, bob=world["bob"], token_id=world["spare"],
+                              token="A" * 43)
         for method in methods:
             response = browser.request(path, method=method, headers=headers, status="*",
                                        POST=form(csrf) if method != "GET" else None)

@@ -13,6 +13,7 @@ shows.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -53,6 +54,30 @@ def test_the_bench_runs_and_its_counts_hold(tmp_path):
     write = rows["POST /session-data (one write)"]
     assert write["statements"] == 2 and write["writes"] == 1, write
     assert "| GET /profile, signed in |" in done.stdout
+    # The one-connection CPU ratios, against the issue's targets.
+    assert all(rows[s]["serial_cpu_ratio"] > 0 for s in SCENARIOS)
+    assert "server CPU per request against the bare view's" in done.stdout
+    assert "GET /api/me" in done.stdout and "cheaper:" in done.stdout
+
+
+def test_the_cpu_ratio_table_names_each_target_and_whether_it_is_met():
+    from bench.run import Row, cpu_ratio_lines
+
+    def row(scenario, cpu, ratio):
+        return Row(backend="sqlite", scenario=scenario, rps=1, p50_ms=1, p99_ms=1,
+                   serial_cpu_ms=cpu, serial_cpu_ratio=ratio)
+
+    text = "\n".join(cpu_ratio_lines([
+        row("static file, with session cookie", 0.2, 1.0),
+        row("home page, anonymous", 0.5, 2.5),
+        row("GET /profile, signed in", 0.6, 3.0),
+        row("GET /api/me, bearer token", 0.7, 3.5),
+    ]))
+    assert "| SQLite | static file, with session cookie | 0.20 | 1.00 | 1.5 | yes |" in text
+    assert "| SQLite | home page, anonymous | 0.50 | 2.50 | 2 | no |" in text
+    assert "| SQLite | GET /profile, signed in | 0.60 | 3.00 | 3 | yes |" in text
+    assert "| SQLite | GET /api/me, bearer token | 0.70 | 3.50 |  |  |" in text
+    assert "cheaper: no" in text
 
 
 def _counts(tmp_path, backend: str, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
@@ -123,7 +148,50 @@ def test_the_in_process_bench_measures_every_request(tmp_path):
     assert "| SQLite | GET /profile, signed in |" in done.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind")
+def test_the_instruction_counts_come_per_request(tmp_path):
+    out = tmp_path / "instructions.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--cases", "bare,static", "--requests",
+         "10", "--warmup", "5", "--json", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {row["case"]: row for row in json.loads(out.read_text())}
+    assert set(rows) == {"bare", "static"}
+    # A request is tens of thousands of instructions at least, and nothing else
+    # the process did (start-up, sign-up: billions) is counted in it.
+    assert all(10_000 < row["instructions"] < 10_000_000 for row in rows.values())
+
+
 def test_the_in_process_bench_refuses_an_unknown_database():
     done = _inprocess("--backends", "oracle")
     assert done.returncode == 2
     assert "unknown backend(s): oracle" in done.stderr
+
+
+@pytest.mark.backends("postgresql")
+def test_the_process_scaling_part_runs_and_plots(tmp_path, backend):
+    """bench.scaling through ``bench.run``: gunicorn with 1 and 2 (and N)
+    processes on PostgreSQL, a table and a plot; the figures are not checked."""
+    from sessapp.testing import databases
+
+    if not databases.reachable("postgresql"):
+        message = "bench.run found no postgresql server"
+        if "postgresql" in REQUIRED:
+            pytest.fail(message)
+        pytest.skip(message)
+    out, picture = tmp_path / "scaling.json", tmp_path / "scaling.png"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--parts", "scaling", "--scaling-duration", "1",
+         "--scaling-rounds", "1", "--scaling-cores", "2", "--json", str(out),
+         "--scaling-plot", str(picture)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = json.loads(out.read_text())["scaling"]
+    assert [row["processes"] for row in rows] == [1, 2]
+    assert all(row["rps"] > 0 and row["errors"] == 0 for row in rows)
+    assert rows[0]["ratio"] == 1.0
+    assert "| 2 |" in done.stdout and "vs 1 process" in done.stdout
+    assert picture.read_bytes().startswith(b"\x89PNG")

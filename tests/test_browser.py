@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
+import pyotp
 import pytest
 from browsers import PHONE, keep_failure_screenshots, launch, needs_chromium, sign_in
 from conftest import PASSWORD
@@ -285,3 +287,38 @@ def test_a_german_browser_gets_german_pages_without_choosing(chromium, server):
         assert page.get_by_role("button", name="Anmelden").is_visible()
     finally:
         context.close()
+
+
+def test_totp_walk_enrol_sign_out_sign_in_with_password_and_code(harness, open_page):
+    """Turn TOTP on by reading #totp-secret, sign out, then sign in with the
+    password and a code. The server runs on the real clock: the sign-in uses
+    the next step's code (within the one step of drift allowed), so it is not
+    the code that turned TOTP on, and no waiting is needed."""
+
+
+    harness.make_user("alice")
+    page = open_page("/login")
+    sign_in(page)
+    page.goto("/mfa")
+    page.get_by_role("link", name="Set up an authenticator app").click()
+    page.wait_for_url(re.compile(r"/mfa/totp$"))
+    assert page.locator(".totp-qr svg").is_visible()
+    screenshot_for_docs(page, "totp")
+    secret = page.locator("#totp-secret").inner_text().strip()
+    totp = pyotp.TOTP(secret)
+    page.get_by_label("Code from the app").fill(totp.at(int(time.time())))
+    page.get_by_role("button", name="Turn on").click()
+    assert page.locator(".recovery-code").count() == 10
+    page.get_by_role("button", name="Log out").first.click()
+    page.wait_for_url(re.compile(r"/$"))
+
+    page.goto("/login")
+    page.get_by_label("Username").fill("alice")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/login/mfa$"))  # no next given
+    assert "alice" not in page.locator("header").inner_text()
+    page.get_by_label("Code").fill(totp.at(int(time.time()) + 30))
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(re.compile(r"/profile$"))
+    assert page.locator("h1").inner_text() == "alice"

@@ -310,7 +310,34 @@ def test_list_prints_every_user_with_roles_and_state(harness):
 
     assert result.returncode == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.splitlines()]
-    assert [row[1:] for row in rows] == [["bob", "-", "disabled"], ["root", "admin", "active"]]
+    assert [row[1:] for row in rows] == [["bob", "-", "disabled", "-"],
+                                         ["root", "admin", "active", "-"]]
+
+
+def test_set_email_normalizes_marks_verified_and_is_audited(harness):
+    add_user(harness, "bob")
+    result = user(harness, "set-email", "BOB", "Bob@Example.ORG")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "e-mail address of bob set to Bob@example.org (verified)"
+    with harness.engine.connect() as connection:
+        email, verified = connection.execute(
+            select(User.email, User.email_verified_at).where(User.username == "bob")).one()
+    assert email == "Bob@example.org" and verified is not None
+    assert [event[0] for event in _events(harness)][-1] == "shell_email_set"
+    listed = user(harness, "list").stdout.split("\t")
+    assert listed[-1].strip() == "Bob@example.org"
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (("set-email", "nobody", "a@example.org"), "no such user: nobody"),
+    (("set-email", "bob", "not an address"), "not a valid e-mail address"),
+    (("set-email", "bob", "CAROL@example.org"), "belongs to another account"),
+])
+def test_set_email_refusals_are_one_line(harness, args, expected):
+    add_user(harness, "bob")
+    add_user(harness, "carol")
+    assert user(harness, "set-email", "carol", "carol@example.org").returncode == 0
+    assert_one_line_error(user(harness, *args), "sessapp-user:", expected)
 
 
 # -- failures before any account is touched ------------------------------------------

@@ -52,6 +52,10 @@ class RawClient:
 # Production reads its signing key from the environment and refuses to start without it.
 SECRET = "a-production-secret-of-at-least-32-bytes"
 
+# What production needs before it sends mail (the SMTP server need not answer).
+MAIL_READY = {"sessapp.base_url": "https://app.example", "mail.host": "127.0.0.1",
+              "mail.sender": "noreply@app.example"}
+
 PROXY = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7",
          "X-Forwarded-Host": "app.example"}
 
@@ -60,7 +64,7 @@ PROXY = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7",
 def production_server(harness, tmp_path):
     server = run_app_server(
         tmp_path, harness.url, base="production.ini",
-        app={"auth.bcrypt_rounds": "4"},
+        app={"auth.bcrypt_rounds": "4", **MAIL_READY},
         env={"SESSAPP_DATABASE_URL": harness.url, "SESSAPP_SECRET": SECRET},
     )
     yield server
@@ -114,7 +118,7 @@ def test_forwarded_headers_from_an_untrusted_address_are_ignored(harness, tmp_pa
     harness.make_user("alice")
     server = run_app_server(
         tmp_path, harness.url, base="production.ini",
-        app={"auth.bcrypt_rounds": "4"},
+        app={"auth.bcrypt_rounds": "4", **MAIL_READY},
         server={"trusted_proxy": "127.0.0.2"},
         env={"SESSAPP_DATABASE_URL": harness.url, "SESSAPP_SECRET": SECRET},
     )
@@ -137,9 +141,15 @@ def test_forwarded_headers_from_an_untrusted_address_are_ignored(harness, tmp_pa
     ("pyramid.reload_templates", "true", "reload_templates"),
     ("pyramid.debug_notfound", "true", "debug_notfound"),
     ("session.idel_timeout", "60", "session.idel_timeout"),
+    ("mail.host", "", "mail.host is not set"),
+    ("sessapp.base_url", "", "sessapp.base_url is not set"),
+    ("mail.sender", "", "mail.sender is not set"),
 ])
 def test_pserve_refuses_insecure_production_in_one_line(tmp_path, key, value, named):
-    assert_refused_in_one_line(tmp_path, {key: value}, {"SESSAPP_SECRET": SECRET}, named)
+    app = {**MAIL_READY, key: value}
+    if not value:
+        del app[key]
+    assert_refused_in_one_line(tmp_path, app, {"SESSAPP_SECRET": SECRET}, named)
 
 
 @pytest.mark.parametrize(("environ", "named"), [

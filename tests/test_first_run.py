@@ -6,6 +6,7 @@ terminal. Each answer is one line that says what to do, never a traceback.
 from __future__ import annotations
 
 import getpass
+import os
 import socket
 import subprocess
 import sys
@@ -22,7 +23,9 @@ from sessapp.scripts import user as user_script
 def _pserve(ini, tmp_path, **env):
     return subprocess.run(
         [str(BIN / "pserve"), str(ini)], capture_output=True, text=True, timeout=60,
-        env={"PATH": str(BIN), **env},
+        # PYTHONPATH kept: the code under test, not whichever copy is installed.
+        env={"PATH": str(BIN), **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+             **env},
     )
 
 

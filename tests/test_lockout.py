@@ -244,13 +244,11 @@ def test_the_owner_and_the_admin_see_the_lockout(harness):
     assert shown in admin.get("/admin").text
 
 
-def test_a_lockout_calls_the_owner_notice_hook_once(harness, monkeypatch):
-    from sessapp.accounts import lockout
-
-    told = []
-    monkeypatch.setattr(lockout, "notify_owner_of_lockout",
-                        lambda request, user: told.append(user.username))
+def test_a_lockout_mails_the_owner_once(harness):
     harness.make_user("alice")
+    harness.set_email("alice", "alice@example.org")
     attacker = lock_out(harness)
     guess(attacker, status=429)
-    assert told == ["alice"]
+    guess(attacker, status=429)
+    mails = [row for row in harness.outbox() if "locked" in row.subject]
+    assert [row.recipient for row in mails] == ["alice@example.org"]

@@ -22,6 +22,9 @@ PRODUCTION = {
     "session.samesite": "Lax",
     "sessapp.csrf_cookie_name": "__Host-csrf_token",
     "sessapp.hsts": "true",
+    "sessapp.base_url": "https://app.example",
+    "mail.host": "smtp.example",
+    "mail.sender": "sessapp <noreply@app.example>",
 }
 SECRET = "a-production-secret-of-at-least-32-bytes"
 PRODUCTION_ENV = {"SESSAPP_SECRET": SECRET}

@@ -66,10 +66,12 @@ def browser(testapp: Browser, alice: int) -> Browser:
 
 
 def test_a_stolen_cookie_without_the_password_cannot_make_a_token(browser, harness):
+    """Outside sudo mode (the sign-in is older than auth.sudo_timeout)."""
+    harness.clock.advance(harness.registry.sessapp_settings.auth.sudo_timeout + 1)
     response = make_token(browser, current_password=None, status=403)
     assert_json_error(response, 403)
     assert "current_password" in response.json["error"]
-    assert "sudo" not in response.json  # no /sudo route yet to send anyone to
+    assert response.json["sudo"] == "/sudo"
     assert harness.count("api_tokens") == 0
     # Nothing was checked, so nothing was counted.
     assert harness.count("throttle_hits", "scope IN ('login_account', 'reauth_session')") == 0
@@ -257,9 +259,10 @@ def test_the_sessions_page_makes_a_token_and_shows_its_secret_once(browser, harn
     assert not any(secret[len("sessapp_"):] in (data or "") for data in stored)
 
 
-def test_the_sessions_page_needs_the_current_password(browser, harness):
-    page = post_token_form(browser, current_password="", status=422)
-    assert page.html.find(id="token-password-error") is not None
+def test_the_sessions_page_needs_the_current_password_outside_sudo_mode(browser, harness):
+    harness.clock.advance(harness.registry.sessapp_settings.auth.sudo_timeout + 1)
+    stale = post_token_form(browser, current_password="", status=303)
+    assert stale.location.endswith("/sudo?next=%2Fsessions")
     page = post_token_form(browser, current_password="wrong", status=422)
     assert page.html.find(id="token-password-error") is not None
     assert harness.count("api_tokens") == 0

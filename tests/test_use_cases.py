@@ -17,7 +17,7 @@ from conftest import PASSWORD
 from pyramid.interfaces import IRequestFactory
 from pyramid.scripting import prepare
 
-from sessapp.accounts import admin, devices, own_account, registration, signin
+from sessapp.accounts import admin, attempts, devices, own_account, registration, signin
 from sessapp.accounts.errors import AccountError, NotFound, ProofRequired, Throttled
 from sessapp.accounts.usernames import username_key
 from sessapp.models import User
@@ -31,15 +31,24 @@ def request_for(harness: Any, *, ip: str = "192.0.2.10", commit: bool = True,
     """A request of the app in its own transaction (committed unless the test
     raised or ``commit`` is false); finished callbacks run at the end, as after
     a response. ``user_id`` signs the request's session in first; ``cookie`` is
-    the Cookie header it carries."""
+    the Cookie header it carries.
+
+    The sign-in is a request of its own, committed before this one, as in a
+    browser: a use case that counts an attempt (:mod:`sessapp.accounts.attempts`)
+    writes apart from the request, which on SQLite must not already hold the
+    write lock."""
+    if user_id is not None:
+        with request_for(harness, ip=ip, cookie=cookie) as first:
+            signin.start_session(first, first.dbsession.get(User, user_id))
+            session = first.session
+        name = harness.registry.sessapp_settings.session.cookie_name
+        cookie = "; ".join(filter(None, [f"{name}={session._issued_token}", cookie]))
     factory = harness.registry.getUtility(IRequestFactory)
     request = factory.blank("/", environ={"REMOTE_ADDR": ip, "HTTP_USER_AGENT": "tests",
                                           "HTTP_COOKIE": cookie})
     env = prepare(request=request, registry=harness.registry)
     request.tm.begin()
     try:
-        if user_id is not None:
-            signin.start_session(request, request.dbsession.get(User, user_id))
         yield request
     except BaseException:
         request.tm.abort()
@@ -61,7 +70,7 @@ def test_sign_in_rotates_the_session_and_records_the_success(harness):
     user_id = harness.make_user()
     with request_for(harness) as request:
         before = request.session.public_id
-        user = signin.sign_in(request, "alice", PASSWORD)
+        user = signin.sign_in(request, "alice", PASSWORD).user
         assert user.id == user_id
         assert request.session.user_id == user_id
         assert request.session.public_id != before
@@ -139,7 +148,7 @@ def test_sign_in_with_the_accounts_device_cookie_is_not_held_by_its_lock(harness
     with request_for(harness, commit=False, cookie=bobs) as request, pytest.raises(Throttled):
         signin.sign_in(request, "alice", PASSWORD)
     with request_for(harness, cookie=_device_cookie_for(harness, "ALICE")) as request:
-        assert signin.sign_in(request, "alice", PASSWORD).username == "alice"
+        assert signin.sign_in(request, "alice", PASSWORD).user.username == "alice"
 
 
 def test_a_trusted_devices_failure_counts_against_that_device_alone(harness):
@@ -234,6 +243,8 @@ def test_issuing_a_token_needs_the_current_password(harness):
     user_id = harness.make_user()
     with request_for(harness, user_id=user_id) as request:
         user = request.dbsession.get(User, user_id)
+        # Signing in is a proof; once it is older than auth.sudo_timeout it is not.
+        harness.clock.advance(harness.registry.sessapp_settings.auth.sudo_timeout + 1)
         with pytest.raises(ProofRequired) as missing:
             own_account.issue_token(request, user, "ci", 30, None, "")
         assert missing.value.field == "current_password"
@@ -333,3 +344,16 @@ def test_ending_everyones_sessions_spares_the_admins_current_one(harness):
     assert harness.count("sessions", "user_id IS NOT NULL") == 1
     assert harness.count("sessions", "public_id = :p", p=current) == 1
     assert _events(harness, "admin_revoke_everyone") == 1
+
+
+@pytest.mark.backends("sqlite")
+def test_counting_an_attempt_after_a_write_on_sqlite_is_refused_at_once(harness):
+    """Not a 10 s wait for the request's own write lock and a 'database is locked'."""
+    user_id = harness.make_user()
+    with request_for(harness, user_id=user_id, commit=False) as request:
+        user = request.dbsession.get(User, user_id)
+        request.dbsession.execute(User.__table__.update().where(User.id == user_id)
+                                  .values(disabled=False))
+        with pytest.raises(attempts.WroteFirst):
+            signin.reauthenticate(request, user, "not it")
+    assert harness.count("throttle_hits") == 0

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..clock import get_clock
 from . import throttle
+from .mail_delivery import MailDispatcher
 from .password_policy import PasswordPolicy
 from .passwords import PasswordHasher
 
@@ -26,3 +28,6 @@ def includeme(config: Any) -> None:
     config.registry.password_hasher = PasswordHasher(settings.auth.bcrypt_rounds)
     config.registry.password_policy = PasswordPolicy(settings.auth.password_min_length)
     config.registry.throttle_limits = throttle.limits(settings)
+    registry = config.registry
+    # Started by the first mail queued, or by main() for a served app.
+    registry.mail_dispatcher = MailDispatcher(registry, lambda: get_clock(registry).now())

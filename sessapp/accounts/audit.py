@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..clock import get_clock
 from ..models import AuthEvent, write_apart
+from . import notices, outbox
 
 if TYPE_CHECKING:
     from pyramid.request import Request
@@ -43,6 +44,8 @@ USER_AGENT_MAX = 300
 FAILURES = frozenset({
     "login_failure", "login_throttled", "reauth_failure", "csrf_failure", "forbidden",
     "register_throttled", "api_token_throttled", "bearer_refused", "account_locked",
+    "passkey_failure", "passkey_counter_regressed",
+    "sudo_failure", "mfa_failure",
 })
 
 
@@ -126,10 +129,14 @@ def record(
     if not store:
         return
     rows = [row, *(also or [])]
+    # The owner is told by mail of the events listed in notices.EVENT_NOTICES.
+    mail = notices.for_event(request, event, user) if outbox.enabled(request) else []
     if event not in FAILURES:
         request.dbsession.add_all(rows)
+        outbox.queue(request, mail)
         return
     request.add_finished_callback(lambda finished: _store_apart(finished, event, rows))
+    outbox.queue_apart(request, mail)
 
 
 def _logged_row(request: Request, event: str, user: Any, username: str | None,

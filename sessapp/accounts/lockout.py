@@ -4,7 +4,8 @@ operator.
 A lock starts when a failed sign-in from a client without the account's device
 cookie uses up the account's shared budget. Refused attempts are not counted,
 so the budget is used up once per lock: one ``account_locked`` event each,
-however long someone keeps hammering. The owner's own browsers and sessions are
+however long someone keeps hammering (two, rarely, when simultaneous attempts
+race for the last free place: :mod:`.attempts`). The owner's own browsers and sessions are
 not held by it (see :mod:`.throttle`).
 """
 
@@ -21,16 +22,10 @@ from .users import find_user
 
 def account_locked(request: Any, username: str) -> None:
     """Record that ``username``'s shared budget just ran out (named by the user
-    when the account exists, by the name tried otherwise), then tell the owner."""
+    when the account exists, by the name tried otherwise); the event tells the
+    owner by mail (notices.EVENT_NOTICES)."""
     user = find_user(request.dbsession, username)
     audit.record(request, "account_locked", user=user, username=username)
-    if user is not None:
-        notify_owner_of_lockout(request, user)
-
-
-def notify_owner_of_lockout(request: Any, user: User) -> None:
-    """Where a notice to the owner will be queued (mail, in the outbox), once
-    sessapp sends mail. It does nothing yet; the event is on ``/sessions``."""
 
 
 def unlock(dbsession: Session, user: User) -> int:

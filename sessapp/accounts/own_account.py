@@ -16,11 +16,12 @@ from pyramid.csrf import new_csrf_token
 from ..clock import get_clock
 from ..i18n import _
 from ..models import ApiToken, User, session_store
-from . import api_tokens, audit
-from .errors import AccountError, FormErrors, NotFound, Throttled
+from . import api_tokens, audit, one_time_links
+from .errors import AccountError, FormErrors, NotFound, ProofRequired, Throttled
+from .factor_policy import has_second_factor
 from .password_policy import WeakPassword
 from .scopes import parse_scopes
-from .signin import confirm_identity, reauthenticate
+from .signin import confirm_identity
 from .users import end_sessions, end_sessions_and_tokens, set_password
 
 RECENT_EVENTS = 10
@@ -34,6 +35,7 @@ def overview(request: Any, user: User) -> dict[str, Any]:
         "sessions": session_store.list_for_user(dbsession, user.id, now),
         "tokens": api_tokens.list_for_user(dbsession, user.id),
         "events": audit.recent(dbsession, user_id=user.id, limit=RECENT_EVENTS),
+        "has_second_factor": has_second_factor(user),
         "now": now,
     }
 
@@ -41,18 +43,19 @@ def overview(request: Any, user: User) -> dict[str, Any]:
 def change_password(request: Any, user: User, current_password: str, new_password: str) -> None:
     """After re-authentication: the new password, every other session ended, this
     one on a new id with a new CSRF token. Raises ``AccountError``/``Throttled``
-    (field ``current_password`` or ``new_password``), or :class:`FormErrors`
-    when both are wrong; nothing changes then."""
-    # The new password is judged before the current one is checked, so a form
-    # with both wrong shows both; a throttled re-authentication stays a 429 alone.
+    (field ``current_password`` or ``new_password``), :class:`FormErrors`
+    when both are wrong, or ``ProofRequired`` without a password outside sudo
+    mode; nothing changes then."""
+    # The new password is judged before the proof, so a form with both wrong
+    # shows both; a throttled or missing proof stays an answer of its own.
     weak = None
     try:
         request.registry.password_policy.check(new_password, username=user.username)
     except WeakPassword as exc:
         weak = exc.message
     try:
-        reauthenticate(request, user, current_password)
-    except Throttled:
+        confirm_identity(request, user, current_password)
+    except (Throttled, ProofRequired):
         raise
     except AccountError as exc:
         if weak is None:
@@ -63,6 +66,9 @@ def change_password(request: Any, user: User, current_password: str, new_passwor
     set_password(user, request.registry.password_hasher, request.registry.password_policy,
                  new_password, get_clock(request.registry).now())
     end_sessions(request.dbsession, user, keep_public_id=request.session.public_id)
+    # A reset link mailed before the change must not undo it.
+    one_time_links.kill(request.dbsession, user.id, one_time_links.RESET,
+                        get_clock(request.registry).now())
     request.session.rotate(user_id=user.id, identity=user)
     new_csrf_token(request)
     audit.record(request, "password_changed", user=user,
@@ -87,8 +93,8 @@ def end_other_sessions(request: Any, user: User, current_password: str, *,
                        revoke_tokens: bool = False) -> tuple[int, int]:
     """After re-authentication, end every session of ``user`` but this one, and
     with ``revoke_tokens`` every API token too; how many sessions and tokens
-    ended."""
-    reauthenticate(request, user, current_password)
+    ended. Needs a proof of identity, as :func:`change_password` does."""
+    confirm_identity(request, user, current_password)
     keep = request.session.public_id
     if revoke_tokens:
         ended, revoked = end_sessions_and_tokens(
@@ -124,14 +130,9 @@ def issue_token(request: Any, user: User, name: Any, days: Any, scopes: Any,
         raise Throttled(_("Too many tokens created; try again later."), wait)
     limit.count(request.dbsession, str(user.id), now)
     created = api_tokens.create(request.dbsession, user, name, days, now, granted)
+    # The owner is told by mail (notices.EVENT_NOTICES).
     audit.record(request, "api_token_created", user=user)
-    notify_token_created(request, user, created[0])
     return created
-
-
-def notify_token_created(request: Any, user: User, token: ApiToken) -> None:
-    """Hook: the contract's "API token created" notice by mail goes here once
-    sessapp sends mail. Until then the audit event above is the only record."""
 
 
 def withdraw_token(request: Any, user: User, token_id: int | None) -> None:

@@ -8,6 +8,10 @@ A limit is ``max_hits`` per sliding ``window`` seconds. Past it, the answer is
 window. While an account is throttled even the right password is refused, and
 the check does not depend on whether the account exists.
 
+Sign-ins and re-authentications are counted before the password is checked
+and judged after (:mod:`.attempts`), so attempts sent at once cannot all slip
+through the same free place.
+
 The trade-off against lock-outs: refused attempts are not counted, so an
 attacker cannot extend a lock by hammering it; a lock always ends one window
 after the last counted failure. And the lock holds only for clients the
@@ -83,6 +87,9 @@ def limits(settings: Any) -> dict[str, Limit]:
                       "api_token_user")
     }
     budgets["login_ip"] = auth.throttle_ip_max_failures
+    # Password-reset requests: per address as per account, per IP as sign-ins.
+    budgets["reset_address"] = auth.throttle_max_failures
+    budgets["reset_ip"] = auth.throttle_ip_max_failures
     budgets["refusal_ip"] = auth.refusals_stored_per_ip
     return {scope: Limit(scope, hits, window) for scope, hits in budgets.items()}
 
@@ -114,43 +121,16 @@ def client_key(ip: str | None) -> str:
     return ip or "unknown"
 
 
-@dataclass(frozen=True)
-class SignInBudget:
-    """What is left for one sign-in attempt: ``retry_after`` is None when it may
-    be checked; ``locks_account`` says whether failing it exhausts the account's
-    shared budget (it is the last attempt a stranger has there)."""
-
-    retry_after: int | None
-    locks_account: bool = False
-
-
-def sign_in_budget(
-    dbsession: Session, limits: dict[str, Limit], username: str, ip: str | None,
-    device: str | None, now: datetime,
-) -> SignInBudget:
-    """Whether ``username`` may be tried now from this IP, or by the trusted
-    ``device`` (the nonce of a valid device cookie for this account), which is
-    judged by its own budget alone: other clients' failures never hold it."""
+def sign_in_charges(
+    limits: dict[str, Limit], username: str, ip: str | None, device: str | None
+) -> list[tuple[Limit, str]]:
+    """The budgets one sign-in attempt is counted against: a trusted device's
+    own (the nonce of a valid device cookie for this account), which other
+    clients' failures never hold; or else the account's and the IP's."""
     if device is not None:
-        return SignInBudget(limits["login_device"].retry_after(dbsession, device, now))
-    account_wait, account_left = limits["login_account"].check(
-        dbsession, username_key(username), now)
-    ip_wait = limits["login_ip"].retry_after(dbsession, client_key(ip), now)
-    wait = max((w for w in (account_wait, ip_wait) if w), default=None)
-    return SignInBudget(wait, wait is None and account_left == 1)
-
-
-def login_failure_hits(
-    limits: dict[str, Limit], username: str, ip: str | None, device: str | None, now: datetime
-) -> list[ThrottleHit]:
-    """The counts of one failed sign-in: a trusted device's own, or else the
-    account's and the IP's."""
-    if device is not None:
-        return [limits["login_device"].hit(device, now)]
-    return [
-        limits["login_account"].hit(username_key(username), now),
-        limits["login_ip"].hit(client_key(ip), now),
-    ]
+        return [(limits["login_device"], device)]
+    return [(limits["login_account"], username_key(username)),
+            (limits["login_ip"], client_key(ip))]
 
 
 def clear_account(dbsession: Session, username: str) -> int:

@@ -6,9 +6,12 @@ whatever a view or the HTTP session writes commits or rolls back as one.
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
+import pyramid_tm
 import zope.sqlalchemy
 import zope.sqlalchemy.datamanager
 from pyramid.settings import asbool
@@ -19,12 +22,16 @@ from sqlalchemy.orm import Session, configure_mappers, sessionmaker
 from .api_token import ApiToken
 from .auth_event import AuthEvent
 from .meta import Base
+from .one_time_link import OneTimeLink
+from .outbox_message import OutboxMessage
+from .passkey import Passkey
+from .recovery_code import RecoveryCode
 from .session_record import SessionRecord, session_store
 from .throttle_hit import ThrottleHit
 from .user import User
 
-__all__ = ["ApiToken", "AuthEvent", "Base", "SessionRecord", "ThrottleHit", "User",
-           "session_store"]
+__all__ = ["ApiToken", "AuthEvent", "Base", "OneTimeLink", "OutboxMessage", "Passkey",
+           "RecoveryCode", "SessionRecord", "ThrottleHit", "User", "session_store"]
 
 configure_mappers()
 
@@ -63,8 +70,34 @@ def _no_server_side_prepare(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.prepare_threshold = None
 
 
+# Every engine this process made, so a forked child can let go of the pooled
+# connections it inherited (see _after_fork_in_child).
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A pre-fork server (``egg:sessapp#gunicorn``) loads the app, and with it
+    the engine and the connection the schema check used, before it forks its
+    workers. Two processes talking over one database socket interleave their
+    protocol messages, so each child forgets the pool it inherited, without
+    closing those sockets (the parent still owns them), and opens its own."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def close_every_engine() -> None:
+    """Close this process's pooled connections (before forking workers that
+    will never use them)."""
+    for engine in list(_ENGINES):
+        engine.dispose()
+
+
 def get_engine(settings: Mapping[str, Any], prefix: str = "sqlalchemy.") -> Engine:
     engine = engine_from_config(settings, prefix)
+    _ENGINES.add(engine)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if engine.dialect.driver == "psycopg" and asbool(settings.get(PGBOUNCER_SETTING, False)):
@@ -157,7 +190,8 @@ def write_apart(registry: Any, rows: list[Any]) -> None:
 
 def includeme(config: Any) -> None:
     settings = config.get_settings()
-    settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    # The function, not its dotted name: pyramid_tm resolves a name on every request.
+    settings["tm.manager_hook"] = pyramid_tm.explicit_manager
     # Resolving the user at the start of every request would load the session on
     # pages that never need it (the public home page must stay at 0 SQL).
     settings["tm.annotate_user"] = False

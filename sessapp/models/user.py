@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import BigInteger, Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .meta import Base, ExactString, UTCDateTime
@@ -31,6 +31,27 @@ class User(Base):
     # Sessions and tokens created before this instant are dead: password change,
     # "log out everywhere" and disabling move it forward.
     sessions_epoch: Mapped[datetime] = mapped_column(UTCDateTime)
+    # How many passkeys the user has, kept by accounts/passkeys.py: whether a
+    # passkey is a second factor is then known from this row alone, which the
+    # session's one query already loaded.
+    passkey_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # TOTP (accounts/totp.py): the shared secret, encrypted with a key derived
+    # from sessapp.secret (never stored in clear); when it was turned on (NULL:
+    # off); and the last time step accepted, so that no code works twice.
+    # Loaded with the session in its one query: "has a second factor" costs nothing.
+    totp_secret: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # As normalized by email-validator (accounts/email_addresses.py); shown and
+    # written to.
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # Lower-cased: one account per address, whatever the case it is typed in
+    # (a byte-exact column, so MariaDB's collations cannot blur it further).
+    email_key: Mapped[str | None] = mapped_column(ExactString(320), unique=True,
+                                                  nullable=True)
+    # When the owner proved the mailbox is theirs; None until then. Only a
+    # verified address receives reset links and notices.
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     @property
     def roles(self) -> list[str]:
@@ -39,6 +60,11 @@ class User(Base):
     @roles.setter
     def roles(self, value: list[str]) -> None:
         self.roles_text = " ".join(sorted(set(value)))
+
+    @property
+    def verified_email(self) -> str | None:
+        """The address mail may go to: the verified one, else None."""
+        return self.email if self.email_verified_at is not None else None
 
     @property
     def is_admin(self) -> bool:

@@ -1,4 +1,5 @@
-"""sessapp-gc INI: delete expired sessions (and audit events past retention)
+"""sessapp-gc INI: delete expired sessions (and audit events, sent mail and
+one-time links past keeping)
 in short batches, each its own transaction, so no lock is held for long."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from ..accounts import throttle
+from ..accounts import mail_delivery, one_time_links, throttle
 from ..clock import SystemClock
 from ..models import AuthEvent
 from ..models import session_store as store
@@ -78,6 +79,11 @@ def collect(env: Environment, *, batch_size: int = DEFAULT_BATCH,
             batch_size),
         "auth_events": _in_batches(
             env, lambda db, size: _delete_old_events(db, event_cutoff, size), batch_size),
+        # Kept as long as auth events: what was mailed to whom, and when.
+        "mails": _in_batches(
+            env, lambda db, size: mail_delivery.prune(db, event_cutoff, size), batch_size),
+        "links": _in_batches(
+            env, lambda db, size: one_time_links.prune(db, now, size), batch_size),
     }
 
 
@@ -98,7 +104,8 @@ def _body(argv: list[str]) -> int:
     print(
         f"sessapp-gc: deleted {counts['sessions']} expired sessions and "
         f"{counts['auth_events']} old auth events and {counts['throttle_hits']} "
-        f"old throttle counts in {elapsed:.2f}s"
+        f"old throttle counts and {counts['mails']} old mails and {counts['links']} "
+        f"expired links in {elapsed:.2f}s"
     )
     return 0
 

@@ -11,7 +11,7 @@ import getpass
 import logging
 import sys
 
-from ..accounts import audit, lockout
+from ..accounts import audit, email_addresses, lockout
 from ..accounts import users as accounts
 from ..accounts.errors import AccountError
 from ..accounts.password_policy import PasswordPolicy
@@ -54,6 +54,9 @@ def _body(argv: list[str]) -> int:
                        ("revoke-sessions", "end every session and API token of the user"),
                        ("unlock", "lift the lock too many wrong passwords put on signing in")):
         commands.add_parser(name, help=text).add_argument("username")
+    set_email = commands.add_parser("set-email", help="set the e-mail address (marked verified)")
+    set_email.add_argument("username")
+    set_email.add_argument("address")
     commands.add_parser("list", help="list users")
     args = parser.parse_args(argv)
 
@@ -98,6 +101,10 @@ def _body(argv: list[str]) -> int:
                 audit.record_from_shell(dbsession, "shell_sessions_revoked", now, user=user)
                 print(f"ended {ended} session(s) and revoked {revoked} API token(s)"
                       f" of {user.username}")
+            elif args.command == "set-email":
+                user = _user(dbsession, args.username)
+                email_addresses.set_from_shell(dbsession, user, args.address, now)
+                print(f"e-mail address of {user.username} set to {user.email} (verified)")
             elif args.command == "unlock":
                 user = _user(dbsession, args.username)
                 cleared = lockout.unlock(dbsession, user)
@@ -107,7 +114,10 @@ def _body(argv: list[str]) -> int:
                 for user in accounts.list_users(dbsession):
                     state = "disabled" if user.disabled else "active"
                     roles = ",".join(user.roles) or "-"
-                    print(f"{user.id}\t{user.username}\t{roles}\t{state}")
+                    address = user.email or "-"
+                    if user.email and user.email_verified_at is None:
+                        address += " (unverified)"
+                    print(f"{user.id}\t{user.username}\t{roles}\t{state}\t{address}")
     except AccountError as exc:
         raise ScriptError(str(exc)) from None
     return 0

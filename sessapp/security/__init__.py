@@ -57,3 +57,5 @@ def includeme(config: Any) -> None:
     config.set_default_permission(DEFAULT)
     config.include(".csrf")
     config.include(".bearer")
+    config.include(".sudo")
+    config.include(".half_signed_in")

@@ -37,6 +37,10 @@ READ = scopes.READ
 WRITE = scopes.WRITE
 # The admin pages: scope ``admin``, which only the admin role gives.
 ADMIN = scopes.ADMIN
+# Second factors: seeing and setting up one's own, signing out, re-authenticating.
+# The only permission (with PUBLIC) of a user who must enrol in a second factor
+# first (auth.mfa.required_roles): see policies.py.
+ENROL = "enrol"
 # Making an API token: a signed-in browser's, never a token's.
 ISSUE_TOKEN = "issue_token"  # noqa: S105 - a permission name
 # Views that forget to declare a permission get this one, which no entry grants.
@@ -102,7 +106,7 @@ class Root:
         (Allow, f"scope:{ADMIN}", ADMIN),
         # A token has what its scopes allowed above, and nothing else.
         (Deny, TOKEN_PRINCIPAL, ALL_PERMISSIONS),
-        (Allow, Authenticated, (ACCOUNT, ISSUE_TOKEN)),
+        (Allow, Authenticated, (ACCOUNT, ISSUE_TOKEN, ENROL)),
         # Security policies of other packages know roles, not scopes.
         (Allow, Authenticated, (READ, WRITE)),
         (Allow, f"role:{ADMIN_ROLE}", ADMIN),

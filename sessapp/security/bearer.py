@@ -52,6 +52,8 @@ class BearerRequestSession(dict):
     user_id = None
     identity = None
     is_stored = False
+    # A token is never a fresh proof of identity: sudo mode is for browsers.
+    authenticated_at = None
 
     def __init__(self, now: Any) -> None:
         super().__init__()
@@ -67,6 +69,12 @@ class BearerRequestSession(dict):
 
     def changed(self) -> None:
         pass
+
+    def mark_authenticated(self) -> None:
+        pass
+
+    def authenticated_within(self, seconds: float) -> bool:
+        return False
 
     def rotate(self, *, user_id: Any = None, identity: Any = None,
                keep: Iterable[str] | None = None) -> None:

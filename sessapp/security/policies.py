@@ -18,17 +18,24 @@ from typing import TYPE_CHECKING, Any
 from pyramid.authorization import ACLHelper, Everyone
 from pyramid.interfaces import ISecurityPolicy
 from pyramid.request import RequestLocalCache
+from pyramid.security import Denied
 from zope.interface import Interface, implementer
 
 from ..accounts import api_tokens
+from ..accounts.factor_policy import must_enrol
 from ..clock import get_clock
+from ..i18n import _
 from ..models import User
-from .acl import granted_to_everyone, principals_for_token, principals_for_user
+from .acl import ENROL, PUBLIC, granted_to_everyone, principals_for_token, principals_for_user
 from .csrf import SESSION_KEY as CSRF_SESSION_KEY
 from .csrf import has_bearer_credentials
 
 if TYPE_CHECKING:
     from pyramid.request import Request
+
+# What a user who must enrol in a second factor may still do (auth.mfa.required_roles).
+WHILE_ENROLLING = frozenset({PUBLIC, ENROL})
+ENROL_FIRST = _("A second factor is required for your role: set one up first.")
 
 # last_used_at is advisory: refresh it at most this often to keep API reads write-free.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -52,6 +59,9 @@ class _UserPolicy:
 
     def permits(self, request: Request, context: Any, permission: str) -> Any:
         user = self.identity(request)
+        if user is not None and permission not in WHILE_ENROLLING and \
+                must_enrol(request.registry.sessapp_settings, user):
+            return Denied(ENROL_FIRST)
         principals = [Everyone] if user is None else self.principals(request, user)
         return ACLHelper().permits(context, principals, permission)
 

@@ -20,7 +20,10 @@ What the host provides:
   left to the host.
 
 A view signs someone in with ``request.session.rotate(user_id=..., identity=...)``
-and out with ``request.session.invalidate()``. The time comes from the
+and out with ``request.session.invalidate()``. ``request.session.mark_authenticated()``
+records a proof of identity (a sign-in, a re-entered password) in the row's
+``authenticated_at``, and ``authenticated_within(seconds)`` asks how recent the
+last one is ("sudo mode"), at no extra query. The time comes from the
 :class:`~.clock.IClock` utility (a :class:`~.clock.SystemClock` unless the host
 or a test registered another).
 """

@@ -8,7 +8,17 @@ and the host says which column, if any, ``user_id`` refers to.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.types import TypeEngine
 
@@ -55,6 +65,15 @@ def define_sessions_table(
         # min(last seen + idle, created + absolute) as of the last write: only for
         # the expiry sweep's index; loading re-checks with the current settings.
         Column("expires_at", UTCDateTime, index=True, nullable=False),
+        # The last proof of identity (sign-in, password, second factor) given in
+        # this session: sensitive actions need a recent one ("sudo mode"). It
+        # rides on the row the request reads anyway, so checking it costs nothing.
+        Column("authenticated_at", UTCDateTime, nullable=True),
         Column("ip", String(45), nullable=True),
         Column("user_agent", String(300), nullable=True),
+        # An address's anonymous sessions, oldest first, found without reading
+        # anyone else's: what ``session.anonymous_max_per_ip`` trims. (A
+        # partial index on anonymous rows would be smaller, but MariaDB has
+        # none; ``user_id IS NULL`` is a range of this index on all three.)
+        Index(f"ix_{name}_ip_user_id_created_at", "ip", "user_id", "created_at"),
     )

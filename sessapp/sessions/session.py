@@ -108,6 +108,7 @@ class ServerSideSession(dict):
         self.identity: Any = identity
         self.created_at = record.created_at
         self.last_seen_at = record.last_seen_at
+        self.authenticated_at: datetime | None = record.authenticated_at
         self.new = False
         if (now - record.last_seen_at).total_seconds() >= factory.settings.touch_interval:
             self._needs_touch = True
@@ -174,8 +175,11 @@ class ServerSideSession(dict):
         of it when None) moves over.
         """
         kept = dict(self) if keep is None else {k: self[k] for k in keep if k in self}
+        proved_at = self.authenticated_at
         if user_id is _MISSING:
             user_id, identity = self.user_id, self.identity
+        elif user_id is None or user_id != self.user_id:
+            proved_at = None
         self._forget_row()
         # A fresh reading: a sessions epoch moved earlier in this request (password
         # change) must not outdate the session that replaces this one.
@@ -185,7 +189,22 @@ class ServerSideSession(dict):
         dict.update(self, kept)
         self.user_id = user_id
         self.identity = None if user_id is None else identity
+        self.authenticated_at = proved_at
         self._data_changed()
+
+    def mark_authenticated(self) -> None:
+        """Record that the user proved who they are just now (a sign-in, a
+        re-entered password, a second factor): saved with the session, and
+        carried over by :meth:`rotate` as long as the user stays the same."""
+        self.authenticated_at = self._factory.now(self._request)
+        self._data_changed()
+
+    def authenticated_within(self, seconds: float) -> bool:
+        """Whether the last proof of identity is at most ``seconds`` old."""
+        if self.authenticated_at is None:
+            return False
+        age = (self._factory.now(self._request) - self.authenticated_at).total_seconds()
+        return 0 <= age <= seconds
 
     @property
     def is_stored(self) -> bool:
@@ -209,6 +228,7 @@ class ServerSideSession(dict):
         self.public_id = new_public_id()
         self.user_id = None
         self.identity = None
+        self.authenticated_at = None
         self.created_at = now
         self.last_seen_at = now
         self.new = True
@@ -278,12 +298,15 @@ class ServerSideSession(dict):
                     "created_at": self.created_at,
                     "last_seen_at": now,
                     "expires_at": self._expiry(now),
+                    "authenticated_at": self.authenticated_at,
                     "ip": ip,
                     "user_agent": user_agent[:USER_AGENT_MAX] if user_agent else None,
                 })
-                limit = self._factory.settings.max_per_user
-                if self.user_id is not None and limit:
-                    store.trim_user_sessions(dbsession, self.user_id, limit)
+                settings = self._factory.settings
+                if self.user_id is not None and settings.max_per_user:
+                    store.trim_user_sessions(dbsession, self.user_id, settings.max_per_user)
+                elif self.user_id is None and ip and settings.anonymous_max_per_ip:
+                    store.trim_anonymous_sessions(dbsession, ip, settings.anonymous_max_per_ip)
                 self._issued_token = token
             elif self._doomed_hashes:
                 self._expire_cookie = True
@@ -296,6 +319,7 @@ class ServerSideSession(dict):
                 last_seen_at=now,
                 expires_at=self._expiry(now),
                 ip=ip,
+                authenticated_at=self.authenticated_at,
             )
         elif self._needs_touch:
             store.touch(

@@ -46,6 +46,12 @@ class SessionSettings:
     touch_interval: int = 60
     max_size: int = 16 * 1024
     max_per_user: int = 10
+    # Live sessions without a user that one client IP may hold (0: no limit).
+    # Anonymous sessions exist only once a visitor stores something; a few
+    # hundred visitors behind one office NAT doing that at once is already a
+    # lot, and at most this many times ``max_size`` (16 KiB) is what one
+    # address can make the server keep: 200 x 16 KiB = 3.2 MiB.
+    anonymous_max_per_ip: int = 200
 
 
 def as_int(key: str, value: Any, *, minimum: int = 0) -> int:
@@ -103,6 +109,7 @@ SESSION_KEYS: dict[str, tuple[Parser, str]] = {
     "session.touch_interval": (as_int, "touch_interval"),
     "session.max_size": (as_positive, "max_size"),
     "session.max_per_user": (as_int, "max_per_user"),
+    "session.anonymous_max_per_ip": (as_int, "anonymous_max_per_ip"),
 }
 
 

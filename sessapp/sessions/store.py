@@ -36,7 +36,7 @@ from .reader import SeparateReader
 
 # What the session object needs of its row: not the bookkeeping columns.
 SESSION_COLUMNS = ("token_hash", "public_id", "user_id", "data", "version",
-                   "created_at", "last_seen_at")
+                   "created_at", "last_seen_at", "authenticated_at")
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,7 @@ class SessionStore:
         last_seen_at: datetime,
         expires_at: datetime,
         ip: str | None,
+        authenticated_at: datetime | None = None,
     ) -> None:
         """Versioned write: fails with SessionConflict if another request won the race."""
         c = self.table.c
@@ -166,7 +167,7 @@ class SessionStore:
             update(self.table)
             .where(c.token_hash == token_hash, c.version == version)
             .values(data=data, version=version + 1, last_seen_at=last_seen_at,
-                    expires_at=expires_at, ip=ip)
+                    expires_at=expires_at, ip=ip, authenticated_at=authenticated_at)
         )
         _wrote(dbsession)
         if result.rowcount != 1:
@@ -236,6 +237,26 @@ class SessionStore:
         ).all()
         return self.delete_by_hash(dbsession, stale)
 
+    def trim_anonymous_sessions(self, dbsession: Session, ip: str, keep: int) -> int:
+        """End the oldest sessions without a user last seen from ``ip``, beyond
+        the newest ``keep``.
+
+        One read through the (ip, user_id, created_at) index that stops after
+        ``keep`` entries when there is nothing to end, then a delete by key.
+        Race-tolerant rather than exact: requests from one address storing new
+        sessions at the same instant may each miss the others' rows, so the
+        bound can be passed by as many as are in flight at once, until the next
+        new session trims them; two trims ending the same row both succeed."""
+        c = self.table.c
+        stale = dbsession.scalars(
+            select(c.token_hash)
+            .where(c.ip == ip, c.user_id.is_(None))
+            .order_by(c.created_at.desc(), c.token_hash)
+            .offset(keep)
+            .limit(_TRIM_BATCH)
+        ).all()
+        return self.delete_by_hash(dbsession, stale)
+
     # -- reads for pages --------------------------------------------------
 
     def list_for_user(self, dbsession: Session, user_id: Any, now: datetime) -> list[Row[Any]]:
@@ -275,6 +296,11 @@ class SessionStore:
         _wrote(dbsession)  # textual SQL: zope.sqlalchemy cannot see it is a write
         return result.rowcount
 
+
+# The most of one address's excess anonymous sessions one new session ends: the
+# excess is at most the requests that stored sessions at the same instant, and
+# lowering the setting on a busy site must not make one request delete thousands.
+_TRIM_BATCH = 100
 
 # One statement per batch, in which the database finds the rows through the expiry
 # index and deletes them itself: no keys travel to the client and back. Selecting

@@ -72,7 +72,8 @@ def revoke_session(request: Any) -> HTTPSeeOther:
 
 
 @view_config(route_name="sessions_revoke_others", request_method="POST",
-             renderer="sessapp:templates/sessions.jinja2", permission=ACCOUNT)
+             renderer="sessapp:templates/sessions.jinja2", permission=ACCOUNT,
+             sudo="sessions")
 def revoke_other_sessions(request: Any) -> Any:
     try:
         ended, revoked = own_account.end_other_sessions(
@@ -90,7 +91,8 @@ def revoke_other_sessions(request: Any) -> Any:
 
 
 @view_config(route_name="token_create", request_method="POST",
-             renderer="sessapp:templates/sessions.jinja2", permission=ISSUE_TOKEN)
+             renderer="sessapp:templates/sessions.jinja2", permission=ISSUE_TOKEN,
+             sudo="sessions")
 def create_token(request: Any) -> dict[str, Any]:
     """Make a token from the sessions page. Its secret is in this response
     only: the page is rendered here rather than after a redirect, because a
@@ -132,7 +134,7 @@ def _password_page(request: Any, errors: dict[str, str]) -> dict[str, Any]:
 
 @view_config(route_name="password", request_method="POST",
              renderer="sessapp:templates/password.jinja2",
-             permission=ACCOUNT)
+             permission=ACCOUNT, sudo=True)
 def change_password(request: Any) -> Any:
     try:
         new_password = field(request, "new_password", max_length=4096)

@@ -1,21 +1,24 @@
 """The admin pages: users, their sessions, recent auth events, and the
-confirmation step before anything that cannot be undone by a click."""
+confirmation step before anything that cannot be undone by a click. Every
+action is a sudo action: without a recent proof it goes to ``/sudo`` and back
+to ``/admin``; a ``current_password`` sent with it is judged instead."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.httpexceptions import HTTPNotFound
 from pyramid.view import view_config
 
 from ..accounts import admin as admin_actions
 from ..accounts import users as accounts
-from ..accounts.errors import AccountError
+from ..accounts.errors import AccountError, Throttled
 from ..i18n import _, ngettext, translate
 from ..security.acl import ADMIN
-from .helpers import flash, see_other, whole_number
+from .helpers import FieldError, field, flash, see_other, throttled, whole_number
 
+ADMIN_PAGE = "sessapp:templates/admin.jinja2"
 MAX_PAGE = 10_000
 _KIND = re.compile(r"[a-z_]{1,40}")
 
@@ -42,34 +45,60 @@ def event_filters(request: Any) -> dict[str, Any]:
     }
 
 
-@view_config(route_name="admin", request_method="GET", renderer="sessapp:templates/admin.jinja2",
-             permission=ADMIN)
+@view_config(route_name="admin", request_method="GET", renderer=ADMIN_PAGE, permission=ADMIN)
 def admin(request: Any) -> dict[str, Any]:
     filters = event_filters(request)
     return {**admin_actions.overview(request, **filters), "filters": filters,
             "me": request.identity}
 
 
-def _disable(request: Any, me: Any, user: Any) -> Any:
-    admin_actions.disable_user(request, me, user)
+def _current_password(request: Any) -> str:
+    try:
+        return field(request, "current_password", max_length=4096)
+    except FieldError:
+        return ""
+
+
+def _refused(request: Any, exc: AccountError) -> Any:
+    """A wrong current password: the admin page again, 422 (429 when
+    throttled), nothing changed. Any other refusal: a notice on the page."""
+    flash(request, exc.message, "error")
+    if exc.field != "current_password":
+        return see_other(request, "admin")
+    if isinstance(exc, Throttled):
+        throttled(request, exc)
+    else:
+        request.response.status = 422
+    return admin(request)
+
+
+def _disable(request: Any, me: Any, user: Any, password: str) -> Any:
+    admin_actions.disable_user(request, me, user, password)
     return _("${name} is disabled; their sessions and tokens have ended.",
              mapping={"name": user.username})
 
 
-def _enable(request: Any, me: Any, user: Any) -> Any:
-    admin_actions.enable_user(request, me, user)
+def _enable(request: Any, me: Any, user: Any, password: str) -> Any:
+    admin_actions.enable_user(request, me, user, password)
     return _("${name} is enabled.", mapping={"name": user.username})
 
 
-def _revoke_sessions(request: Any, me: Any, user: Any) -> Any:
-    ended, revoked = admin_actions.end_user_sessions(request, me, user)
+def _revoke_sessions(request: Any, me: Any, user: Any, password: str) -> Any:
+    ended, revoked = admin_actions.end_user_sessions(request, me, user, password)
     sessions = translate(request, ngettext("${n} session", "${n} sessions", ended))
     tokens = translate(request, ngettext("${n} API token", "${n} API tokens", revoked))
     return _("Ended ${sessions} and ${tokens} of ${name}.",
              mapping={"sessions": sessions, "tokens": tokens, "name": user.username})
 
 
-ACTIONS = {"disable": _disable, "enable": _enable, "revoke-sessions": _revoke_sessions}
+def _reset_mfa(request: Any, me: Any, user: Any, password: str) -> Any:
+    admin_actions.reset_second_factors(request, me, user, password)
+    return _("Every second factor of ${name} has been removed.",
+             mapping={"name": user.username})
+
+
+ACTIONS = {"disable": _disable, "enable": _enable, "revoke-sessions": _revoke_sessions,
+           "reset-mfa": _reset_mfa}
 
 # What the confirmation page asks before each action that ends something.
 CONFIRMATIONS = {
@@ -81,6 +110,11 @@ CONFIRMATIONS = {
                         _("Every browser signed in as ${name} is signed out and every API token "
                           "of theirs revoked. They can sign in again."),
                         _("End ${name}'s sessions")),
+    "reset-mfa": (_("Remove ${name}'s second factors?"),
+                  _("${name}'s authenticator app, recovery codes and passkeys stop working; "
+                    "they are told by mail and sign in with the password alone until they "
+                    "set up a new factor."),
+                  _("Remove ${name}'s second factors")),
 }
 
 
@@ -108,14 +142,15 @@ def confirm_user_action(request: Any) -> dict[str, Any]:
                                               action=action)}
 
 
-@view_config(route_name="admin_user_action", request_method="POST", permission=ADMIN)
-def user_action(request: Any) -> HTTPSeeOther:
+@view_config(route_name="admin_user_action", request_method="POST", renderer=ADMIN_PAGE,
+             permission=ADMIN, sudo="admin")
+def user_action(request: Any) -> Any:
     user = _target(request)
     action = ACTIONS[request.matchdict["action"]]
     try:
-        flash(request, action(request, request.identity, user))
+        flash(request, action(request, request.identity, user, _current_password(request)))
     except AccountError as exc:
-        flash(request, exc.message, "error")
+        return _refused(request, exc)
     return see_other(request, "admin")
 
 
@@ -129,8 +164,13 @@ def confirm_revoke_everyone(request: Any) -> dict[str, Any]:
             "action_path": request.route_path("admin_revoke_everyone")}
 
 
-@view_config(route_name="admin_revoke_everyone", request_method="POST", permission=ADMIN)
-def revoke_everyone(request: Any) -> HTTPSeeOther:
-    ended = admin_actions.end_everyones_sessions(request, request.identity)
+@view_config(route_name="admin_revoke_everyone", request_method="POST", renderer=ADMIN_PAGE,
+             permission=ADMIN, sudo="admin")
+def revoke_everyone(request: Any) -> Any:
+    try:
+        ended = admin_actions.end_everyones_sessions(request, request.identity,
+                                                     _current_password(request))
+    except AccountError as exc:
+        return _refused(request, exc)
     flash(request, ngettext("Ended ${n} session.", "Ended ${n} sessions.", ended))
     return see_other(request, "admin")

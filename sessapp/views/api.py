@@ -48,7 +48,7 @@ def list_tokens(request: Any) -> dict[str, Any]:
 
 
 @view_config(route_name="api_tokens", request_method="POST", permission=ISSUE_TOKEN,
-             accepts_bearer=True)
+             accepts_bearer=True, sudo=True)
 def create_token(request: Any) -> Response:
     try:
         fields = token_request(request)
@@ -57,7 +57,8 @@ def create_token(request: Any) -> Response:
     try:
         token, secret = own_account.issue_token(request, request.identity, **fields)
     except ProofRequired as exc:
-        return json_error(403, str(exc))
+        return Response(json_body={"error": str(exc), "sudo": request.route_path("sudo")},
+                        status=403)
     except Throttled as exc:
         return json_error(429, str(exc), **{"Retry-After": str(exc.retry_after)})
     except AccountError as exc:

@@ -16,10 +16,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..accounts import audit
+from ..accounts.factor_policy import must_enrol
 from ..accounts.scopes import SCOPES
 from ..i18n import _
 from ..security.acl import ISSUE_TOKEN
 from ..security.csrf import has_bearer_credentials
+from ..security.policies import ENROL_FIRST
 from .helpers import json_error, wants_json
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,10 @@ def forbidden(request: Any) -> Any:
     else:
         # Anyone can ask for a page anonymously: log it, keep no row.
         audit.record(request, "forbidden", user=identity, store=signed_in)
+    enrol_first = signed_in and must_enrol(request.registry.sessapp_settings, identity)
     if wants_json(request):
+        if enrol_first:
+            return json_error(403, ENROL_FIRST)
         if signed_in:
             return json_error(403, _refusal(request, bearer))
         challenge = 'Bearer error="invalid_token"' if bearer else "Bearer"
@@ -73,6 +78,8 @@ def forbidden(request: Any) -> Any:
     if not signed_in:
         query = urlencode({"next": request.path_qs})
         return HTTPSeeOther(location=f"{request.route_path('login')}?{query}")
+    if enrol_first:
+        return HTTPSeeOther(location=request.route_path("mfa_totp"))
     return _page(request, 403, _("Forbidden"), _("You do not have permission to see this page."))
 
 
