@@ -100,6 +100,10 @@ EVENT_NAMES = {
     "password_reset_requested": _("Password reset link sent"),
     "password_reset": _("Password reset with a mailed link"),
     "session_ended_from_notice": _("A session was ended from a sign-in notice"),
+    "register_throttled": _("Registration refused (too many attempts)"),
+    "reset_throttled": _("Password reset refused (too many requests)"),
+    "api_token_throttled": _("API token refused (too many created)"),
+    "bearer_refused": _("Unknown API token refused"),
 }
 
 

@@ -43,8 +43,9 @@ THEMES = ("light", "dark")
 VIEWPORTS = {"desktop": DESKTOP, "phone": PHONE}
 
 ANONYMOUS_PAGES = ["/", "/login", "/login?next=%2Fprofile", "/register", "/logout",
-                   "/no-such-page"]
-SIGNED_IN_PAGES = ["/", "/profile", "/sessions", "/password", "/login", "/register", "/admin"]
+                   "/no-such-page", "/password/forgot"]
+SIGNED_IN_PAGES = ["/", "/profile", "/sessions", "/password", "/login", "/register", "/admin",
+                   "/mfa", "/mfa/totp", "/sudo", "/email"]
 ADMIN_PAGES = ["/admin", "/admin?kind=login_success", "/admin/users/{bob}/disable/confirm",
                "/admin/users/{bob}/revoke-sessions/confirm", "/admin/revoke-all-sessions/confirm",
                "/sessions"]
@@ -184,9 +185,10 @@ def test_a_chosen_theme_has_no_violations(axe, new_page, people, theme):
     assert check_pages(axe, page, ["/", "/login", "/register"], DESKTOP["width"]) == []
 
 
-GERMAN_PAGES = ["/", "/login", "/register", "/no-such-page"]
+GERMAN_PAGES = ["/", "/login", "/register", "/no-such-page", "/password/forgot"]
 GERMAN_SIGNED_IN_PAGES = ["/", "/sessions", "/password", "/admin",
-                          "/admin/users/{bob}/disable/confirm"]
+                          "/admin/users/{bob}/disable/confirm", "/mfa", "/mfa/totp", "/sudo",
+                          "/email"]
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)

@@ -139,14 +139,16 @@ def _assert_no_english(response) -> None:
     assert left == [], f"English on a German page: {left}"
 
 
-@pytest.mark.parametrize("path", ["/", "/login", "/register", "/logout", "/nowhere"])
+@pytest.mark.parametrize("path", ["/", "/login", "/register", "/logout", "/nowhere",
+                                  "/password/forgot", "/password/reset/no-such-link"])
 def test_anonymous_german_pages_show_no_english_from_the_catalogue(harness, path):
     browser = new_browser(harness)
     browser.set_cookie("language", "de")
     _assert_no_english(browser.get(path, status="*"))
 
 
-@pytest.mark.parametrize("path", ["/", "/profile", "/sessions", "/password", "/admin"])
+@pytest.mark.parametrize("path", ["/", "/profile", "/sessions", "/password", "/admin", "/mfa",
+                                  "/mfa/totp", "/sudo", "/email"])
 def test_signed_in_german_pages_show_no_english_from_the_catalogue(harness, path):
     harness.make_user("root", admin=True)
     harness.make_user("bob")

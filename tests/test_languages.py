@@ -4,8 +4,10 @@ route; and the words themselves (messages from Python, plurals, dates)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import PASSWORD, new_browser
@@ -396,3 +398,40 @@ def test_a_throttled_sign_in_is_told_the_wait_in_german(harness):
     response = browser.login("alice", "definitely not the password", status=429)
     minutes = -(-int(response.headers["Retry-After"]) // 60)
     assert f"Zu viele Versuche. Versuchen Sie es in {minutes} Minuten erneut." in response.text
+
+
+# -- mail -------------------------------------------------------------------------
+
+
+def _ask_for_a_reset(browser) -> Any:
+    token = browser.csrf_token("/password/forgot")
+    return browser.post("/password/forgot", {"email": "alice@example.org", "csrf_token": token})
+
+
+def test_a_reset_asked_for_in_german_is_mailed_in_german(mail_harness, smtp_server):
+    """A mail speaks the language of the request that caused it (CONTRACT):
+    a German reader's reset link arrives in German, subject, text and HTML
+    alike, dates as German writes them; the next request, in English, gets
+    English, whoever the recipient is."""
+    mail_harness.make_user("alice")
+    mail_harness.set_email("alice", "alice@example.org")
+    page = _ask_for_a_reset(german(mail_harness))
+    assert "Falls ein Konto diese Adresse hat" in page.text
+    [mail] = smtp_server.wait_for(1)
+    assert mail.subject == "Setzen Sie Ihr sessapp-Passwort zurück"
+    assert mail.message["Content-Language"] == "de"
+    for part in (mail.text, mail.html):
+        assert "Hallo alice," in part
+        assert "Jemand hat angefordert, das Passwort Ihres sessapp-Kontos zurückzusetzen." in part
+        assert "Wählen Sie ein neues Passwort" in part
+        assert "Falls Sie das nicht angefordert haben" in part
+        assert "Wann" in part and "IP-Adresse" in part
+        assert re.search(r"\b\d{2}\.\d{2}\.\d{4} \d{2}:\d{2} UTC", part)
+        assert "Someone asked" not in part and "Hello" not in part
+    assert mail.link("/password/reset/").startswith("https://app.example/password/reset/")
+
+    _ask_for_a_reset(new_browser(mail_harness, "192.0.2.11"))
+    english_mail = smtp_server.wait_for(2)[1]
+    assert english_mail.subject == "Reset your sessapp password"
+    assert english_mail.message["Content-Language"] == "en"
+    assert "Hello alice," in english_mail.text

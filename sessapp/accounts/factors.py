@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..clock import get_clock
-from ..i18n import _
+from ..i18n import _, translate
 from ..models import User
 from . import audit, passkeys, recovery_codes, totp
 from .errors import AccountError
@@ -62,7 +62,8 @@ def enrolment(request: Any, user: User) -> dict[str, str]:
         secret = totp.new_secret()
         request.session[ENROL_KEY] = totp.encrypt(server_secret, user.id, secret)
     uri = totp.provisioning_uri(secret, user.username)
-    return {"secret": secret, "uri": uri, "qr_svg": totp.qr_svg(uri)}
+    title = translate(request, _("QR code for your authenticator app"))
+    return {"secret": secret, "uri": uri, "qr_svg": totp.qr_svg(uri, title)}
 
 
 def enable_totp(request: Any, user: User, code: str, current_password: str = "") -> list[str]:

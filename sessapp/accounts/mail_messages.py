@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
 from pyramid.renderers import render
 
 from ..clock import get_clock
+from ..i18n import translate
 from ..models import OutboxMessage
 
 TEXT_TEMPLATE = "sessapp:templates/mail/message.txt.jinja2"
@@ -57,19 +59,21 @@ def compose(request: Any, recipient: str, username: str, mail: Mail) -> OutboxMe
     """The outbox row for ``mail`` to ``recipient`` (not yet added to any
     database session)."""
     settings = request.registry.sessapp_settings
-    translate = request.localizer.translate
+    # The language of the request that caused the mail (CONTRACT: "Mails go
+    # out in the language of the request that caused them").
+    say = partial(translate, request)
     now = get_clock(request.registry).now()
     values = {
         "username": username,
-        "paragraphs": [translate(text) for text in mail.paragraphs],
-        "action": None if mail.action is None else (translate(mail.action[0]), mail.action[1]),
+        "paragraphs": [say(text) for text in mail.paragraphs],
+        "action": None if mail.action is None else (say(mail.action[0]), mail.action[1]),
         "occurred_at": mail.occurred_at,
         "ip": mail.ip,
         "user_agent": mail.user_agent,
-        "closing": None if mail.closing is None else translate(mail.closing),
+        "closing": None if mail.closing is None else say(mail.closing),
         "site": settings.public_url,
     }
-    subject = translate(mail.subject)[:SUBJECT_MAX]
+    subject = say(mail.subject)[:SUBJECT_MAX]
     message = EmailMessage()
     message["From"] = settings.mail_sender
     message["To"] = recipient

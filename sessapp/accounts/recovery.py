@@ -85,7 +85,7 @@ def reset_password(request: Any, token: Any, new_password: str) -> User | None:
         set_password(user, request.registry.password_hasher, request.registry.password_policy,
                      new_password, now)
     except AccountError as exc:
-        raise AccountError(str(exc), "new_password") from None
+        raise AccountError(exc.message, "new_password") from None
     if not one_time_links.spend(request.dbsession, link, now):
         return None
     one_time_links.kill(request.dbsession, user.id, one_time_links.RESET, now)

@@ -47,7 +47,7 @@ def register(request: Any, username: str, password: str, email: str | None = Non
             check_new_account(request.dbsession, request.registry.password_policy,
                               username, password)
         except AccountError as exc:
-            raise FormErrors({**form_errors(exc), "email": address_refused.args[0]}) from None
+            raise FormErrors({**form_errors(exc), "email": address_refused.message}) from None
         raise address_refused
     user = create_user(request.dbsession, request.registry.password_hasher,
                        request.registry.password_policy, username, password, now)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..clock import get_clock
-from ..i18n import _
+from ..i18n import _, ngettext, translate
 from ..models import User
 from . import attempts, audit, devices, factors, lockout, pending, recovery_codes, throttle, totp
 from .errors import AccountError, Throttled
@@ -78,13 +78,13 @@ def verify_second_factor(request: Any, code: str) -> str | None:
         audit.record(request, "mfa_recovery_code_used", user=user,
                      session_public_id=request.session.public_id)
         factors.notify(request, user, "mfa_recovery_code_used")
-        request.session.flash(_codes_left_message(
-            recovery_codes.remaining(request.dbsession, user.id)))
+        # Flash messages are kept as text in the session: translated now.
+        request.session.flash(translate(request, _codes_left_message(
+            recovery_codes.remaining(request.dbsession, user.id))))
     return target
 
 
 def _codes_left_message(left: int) -> str:
     if left == 0:
         return _("You used your last recovery code: make new ones on the two-step page now.")
-    # Flash messages are stored as text in the session: interpolated here.
-    return f"Recovery code used. {left} left."
+    return ngettext("Recovery code used. ${n} left.", "Recovery code used. ${n} left.", left)

@@ -79,10 +79,11 @@ def provisioning_uri(secret: str, username: str) -> str:
     return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=ISSUER)
 
 
-def qr_svg(uri: str) -> str:
-    """The QR code of ``uri`` as inline SVG markup (no image file, no script)."""
+def qr_svg(uri: str, title: str = "TOTP QR code") -> str:
+    """The QR code of ``uri`` as inline SVG markup (no image file, no script);
+    ``title`` is what a screen reader says of it."""
     return segno.make(uri, error="m").svg_inline(scale=5, dark="#000", light="#fff",
-                                                 title="TOTP QR code")
+                                                 title=title)
 
 
 def normalise_code(code: str) -> str | None:

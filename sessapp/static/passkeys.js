@@ -108,7 +108,9 @@
         }
         if (!response.ok) {
           if (data.location) { window.location.assign(data.location); }
-          throw new Error(data.error || ("The server answered " + response.status + "."));
+          // message is the refusal in the page's language; error its English.
+          throw new Error(data.message || data.error || button.dataset.failed ||
+                          ("The server answered " + response.status + "."));
         }
         return data;
       });

@@ -77,7 +77,7 @@ def login_mfa(request: Any) -> Any:
     try:
         target = verify_second_factor(request, code)
     except SecondFactorExpired as exc:
-        request.session.flash(exc.message, "error")
+        flash(request, exc.message, "error")
         return HTTPSeeOther(location=request.route_path("login"))
     except Throttled as exc:
         throttled(request, exc)

@@ -15,7 +15,7 @@ from ..accounts import factors
 from ..accounts.errors import AccountError, Throttled
 from ..i18n import _
 from ..security.acl import ENROL
-from .helpers import FieldError, field, see_other, throttled
+from .helpers import FieldError, field, flash, see_other, throttled
 
 
 def _page(request: Any, **extra: Any) -> dict[str, Any]:
@@ -27,14 +27,14 @@ def _refused(request: Any, exc: AccountError) -> Any:
     """A refusal about a field (a wrong current password or code): the page
     again with the error, 422 (429 when throttled); any other: back to /mfa."""
     if exc.field is None:
-        request.session.flash(str(exc), "error")
+        flash(request, exc.message, "error")
         return see_other(request, "mfa")
     if isinstance(exc, Throttled):
         throttled(request, exc)
     else:
         request.response.status = 422
     request.override_renderer = "sessapp:templates/mfa.jinja2"
-    return _page(request, errors={exc.field: str(exc)})
+    return _page(request, errors={exc.field: exc.message})
 
 
 def _current_password(request: Any) -> str:
@@ -54,7 +54,7 @@ def _enrolment_page(request: Any, errors: dict[str, str] | None = None) -> Any:
     try:
         setup = factors.enrolment(request, request.identity)
     except AccountError as exc:
-        request.session.flash(str(exc))
+        flash(request, exc.message)
         return see_other(request, "mfa")
     return {"setup": setup, "errors": errors or {},
             "must_enrol": factors.must_enrol(request.registry.sessapp_settings,
@@ -80,7 +80,7 @@ def totp_enable(request: Any) -> Any:
     except AccountError as exc:
         if exc.field == "code":
             request.response.status = 422
-            return _enrolment_page(request, {"code": str(exc)})
+            return _enrolment_page(request, {"code": exc.message})
         return _refused(request, exc)
     request.override_renderer = "sessapp:templates/recovery_codes.jinja2"
     request.response.headers["Cache-Control"] = "no-store"
@@ -94,7 +94,7 @@ def totp_disable(request: Any) -> Any:
         factors.disable_totp(request, request.identity, _current_password(request))
     except AccountError as exc:
         return _refused(request, exc)
-    request.session.flash(_("Two-step verification with an authenticator app is off."))
+    flash(request, _("Two-step verification with an authenticator app is off."))
     return see_other(request, "mfa")
 
 

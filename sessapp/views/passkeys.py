@@ -1,7 +1,9 @@
 """Passkey routes: JSON in, JSON out, for the small script in
 ``static/passkeys.js`` (and any client speaking WebAuthn Level 3's JSON).
 
-Every refusal is JSON with an ``error``: 400 for an answer that does not
+Every refusal is JSON with an ``error`` in English, as every JSON error is
+(scripts match it), and a ``message``: the same in the reader's language, for
+the page's script to show. 400 for an answer that does not
 verify (or a challenge that is gone), 422 for a bad name, 404 for someone
 else's passkey, 429 (``Retry-After``) when throttled; a half-done sign-in that
 expired is 400 with ``"location": "/login"``. Refusals are *returned*, not raised, so the request's
@@ -20,13 +22,22 @@ from ..accounts import passkey_signin, passkeys
 from ..accounts.errors import AccountError, NotFound, Throttled
 from ..accounts.second_factor import SecondFactorExpired
 from ..accounts.webauthn_ceremony import CeremonyFailed
-from ..i18n import _
+from ..i18n import _, translate
 from ..models.meta import parse_id
 from ..security.acl import ENROL, PUBLIC
 from ..security.redirects import safe_next
-from .helpers import FieldError, json_body, json_error, see_other, wants_json
+from .helpers import FieldError, flash, json_body, json_error, see_other, wants_json
 
 NOT_JSON = "Send a JSON object (Content-Type: application/json)."
+
+
+def _refused(request: Any, status: int, exc: Any, headers: dict[str, str] | None = None,
+             **more: str) -> Response:
+    """A refusal: ``error`` in English, ``message`` for the reader of the page."""
+    response = Response(json_body={"error": str(exc), "message": translate(request, exc.message),
+                                   **more}, status=status)
+    response.headers.update(headers or {})
+    return response
 
 
 def _body(request: Any) -> dict[str, Any] | None:
@@ -61,9 +72,9 @@ def add_passkey(request: Any) -> Response:
         passkey = passkeys.add(request, request.identity, body.get("name"),
                                body.get("credential"))
     except CeremonyFailed as exc:
-        return json_error(400, str(exc))
+        return _refused(request, 400, exc)
     except AccountError as exc:
-        return json_error(422, str(exc))
+        return _refused(request, 422, exc)
     return Response(json_body=passkey_json(passkey), status=201)
 
 
@@ -77,10 +88,10 @@ def delete_passkey(request: Any) -> Response:
             raise NotFound(passkeys.NOT_YOURS)
         passkeys.remove(request, request.identity, passkey_id)
     except NotFound as exc:
-        return json_error(404, str(exc)) if wants_json(request) else HTTPNotFound()
+        return _refused(request, 404, exc) if wants_json(request) else HTTPNotFound()
     if wants_json(request):
         return Response(status=204)
-    request.session.flash(_("The passkey has been removed."))
+    flash(request, _("The passkey has been removed."))
     return see_other(request, "mfa")
 
 
@@ -98,18 +109,17 @@ def sign_in(request: Any) -> Response:
     try:
         user = passkey_signin.sign_in_with_passkey(request, body)
     except CeremonyFailed as exc:
-        return json_error(400, str(exc))
+        return _refused(request, 400, exc)
     target = safe_next(request.GET.get("next")) or request.route_path("profile")
     return Response(json_body={"username": user.username, "location": target})
 
 
-def _throttled(exc: Throttled) -> Response:
-    return json_error(429, str(exc), **{"Retry-After": str(exc.retry_after)})
+def _throttled(request: Any, exc: Throttled) -> Response:
+    return _refused(request, 429, exc, {"Retry-After": str(exc.retry_after)})
 
 
 def _expired(request: Any, exc: SecondFactorExpired) -> Response:
-    return Response(json_body={"error": str(exc), "location": request.route_path("login")},
-                    status=400)
+    return _refused(request, 400, exc, location=request.route_path("login"))
 
 
 @view_config(route_name="login_mfa_passkey_options", request_method="POST", renderer="json",
@@ -120,7 +130,7 @@ def second_factor_options(request: Any) -> Any:
     except SecondFactorExpired as exc:
         return _expired(request, exc)
     except NotFound as exc:
-        return json_error(404, str(exc))
+        return _refused(request, 404, exc)
 
 
 @view_config(route_name="login_mfa_passkey", request_method="POST", permission=PUBLIC)
@@ -134,9 +144,9 @@ def second_factor(request: Any) -> Response:
     except SecondFactorExpired as exc:
         return _expired(request, exc)
     except Throttled as exc:
-        return _throttled(exc)
+        return _throttled(request, exc)
     except CeremonyFailed as exc:
-        return json_error(400, str(exc))
+        return _refused(request, 400, exc)
     return Response(json_body={"location": target or request.route_path("profile")})
 
 
@@ -146,7 +156,7 @@ def sudo_options(request: Any) -> Any:
     try:
         return passkey_signin.sudo_options(request, request.identity)
     except NotFound as exc:
-        return json_error(404, str(exc))
+        return _refused(request, 404, exc)
 
 
 @view_config(route_name="sudo_passkey", request_method="POST", permission=ENROL)
@@ -158,8 +168,8 @@ def sudo(request: Any) -> Response:
     try:
         passkey_signin.renew_sudo_with_passkey(request, request.identity, body)
     except Throttled as exc:
-        return _throttled(exc)
+        return _throttled(request, exc)
     except AccountError as exc:
-        return json_error(400, str(exc))
+        return _refused(request, 400, exc)
     target = safe_next(request.GET.get("next")) or request.route_path("profile")
     return Response(json_body={"location": target})

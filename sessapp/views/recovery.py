@@ -15,10 +15,10 @@ from pyramid.renderers import render_to_response
 from pyramid.view import view_config
 
 from ..accounts import email_addresses, notice_links, recovery
-from ..accounts.errors import AccountError, Throttled
+from ..accounts.errors import AccountError, Throttled, form_errors
 from ..i18n import _
 from ..security.acl import ACCOUNT, PUBLIC
-from .helpers import FieldError, field, see_other, throttled
+from .helpers import FieldError, field, flash, see_other, throttled
 
 LINK_PAGE = "sessapp:templates/link_confirm.jinja2"
 RESET_PAGE = "sessapp:templates/password_reset.jinja2"
@@ -73,10 +73,10 @@ def forgot(request: Any) -> dict[str, Any]:
         return {"email": "", "errors": {"email": email_addresses.INVALID}, "sent": False}
     except Throttled as exc:
         throttled(request, exc)
-        return {"email": address, "errors": {"email": str(exc)}, "sent": False}
+        return {"email": address, "errors": {"email": exc.message}, "sent": False}
     except AccountError as exc:
         request.response.status = 422
-        return {"email": address, "errors": {"email": exc.args[0]}, "sent": False}
+        return {"email": address, "errors": {"email": exc.message}, "sent": False}
     return {"email": "", "errors": {}, "sent": True}
 
 
@@ -98,10 +98,10 @@ def reset(request: Any) -> Any:
         user = recovery.reset_password(request, request.matchdict["token"], new_password)
     except FieldError as exc:
         request.response.status = 422
-        return {"errors": {"new_password": str(exc)}}
+        return {"errors": {"new_password": exc.message}}
     except AccountError as exc:
         request.response.status = 422
-        return {"errors": {"new_password": exc.args[0]}}
+        return {"errors": {"new_password": exc.message}}
     if user is None:
         return _dead_reset(request)
     return see_other(request, "login")
@@ -134,13 +134,12 @@ def change_email(request: Any) -> Any:
         new = email_addresses.request_change(request, request.identity, password, address)
     except Throttled as exc:
         throttled(request, exc)
-        return _email_page(request, {exc.field or "form": exc.args[0]}, address)
+        return _email_page(request, form_errors(exc), address)
     except AccountError as exc:
         request.response.status = 422
-        return _email_page(request, {exc.field or "form": exc.args[0]}, address)
-    request.session.flash(request.localizer.translate(_(
-        "We sent a link to ${address}. Your address changes when you follow it.",
-        mapping={"address": new})))
+        return _email_page(request, form_errors(exc), address)
+    flash(request, _("We sent a link to ${address}. Your address changes when you follow it.",
+                     mapping={"address": new}))
     return see_other(request, "email")
 
 
@@ -170,12 +169,12 @@ def verify(request: Any) -> Any:
         user = email_addresses.confirm(request, request.matchdict["token"])
     except AccountError as exc:
         request.response.status = 409
-        return {"title": _("This address cannot be used"), "message": exc.args[0],
+        return {"title": _("This address cannot be used"), "message": exc.message,
                 "button": None, "done": True}
     if user is None:
         return _dead_verify(request)
     if request.identity is not None:
-        request.session.flash(request.localizer.translate(_("Your e-mail address is confirmed.")))
+        flash(request, _("Your e-mail address is confirmed."))
     return see_other(request, "profile")
 
 
