@@ -13,9 +13,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from browsers import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
 from conftest import PASSWORD
 from servers import free_port, start_pserve, write_ini
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, playwright_api
+
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install -e '.[testing]')"
+)
 
 pytestmark = [
     pytest.mark.browser,

@@ -16,7 +16,7 @@ from typing import Any
 from ..clock import get_clock
 from ..i18n import _
 from ..models import User
-from . import audit, devices, lockout, passkeys, pending, throttle
+from . import attempts, audit, devices, lockout, passkeys, pending, throttle
 from .errors import Throttled
 from .second_factor import EXPIRED, SecondFactorExpired, complete_second_factor
 from .signin import judge_proof, start_session
@@ -58,20 +58,20 @@ def complete_sign_in_with_passkey(request: Any, credential: Any) -> str | None:
     user = _pending_user(request)
     limits, now = request.registry.throttle_limits, get_clock(request.registry).now()
     device = devices.trusted_device(request, user.username)
-    budget = throttle.sign_in_budget(request.dbsession, limits, user.username,
-                                     request.client_addr, device, now)
-    if budget.retry_after is not None:
+    # Counted before checking, as a password or a code is (:mod:`.attempts`).
+    taken = attempts.take(request, throttle.sign_in_charges(limits, user.username,
+                                                            request.client_addr, device), now)
+    if taken.retry_after is not None:
         audit.record(request, "login_throttled", user=user, store=False)
-        raise Throttled(throttle.wait_message(budget.retry_after), budget.retry_after)
+        raise Throttled(throttle.wait_message(taken.retry_after), taken.retry_after)
     try:
         passkeys.verify_proof(request, user, "second_factor", credential)
     except CeremonyFailed:
-        audit.record(request, "mfa_failure", user=user,
-                     also=throttle.login_failure_hits(limits, user.username,
-                                                      request.client_addr, device, now))
-        if budget.locks_account:
+        audit.record(request, "mfa_failure", user=user)
+        if "login_account" in taken.took_last:
             lockout.account_locked(request, user.username)
         raise
+    attempts.give_back(request, taken.hit_ids)
     return complete_second_factor(request, user)
 
 
