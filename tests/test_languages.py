@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from conftest import PASSWORD, new_browser
+from mfa_helpers import code_step, enrol, password_step
 from pyramid.i18n import make_localizer
 from pyramid.testing import DummyRequest
 
-from sessapp.accounts import throttle
+from sessapp.accounts import throttle, webauthn_ceremony
 from sessapp.accounts.errors import FormErrors, form_errors
 from sessapp.accounts.users import check_new_account
 from sessapp.i18n import LANGUAGES, english, language_from_header, negotiate_language, ngettext
@@ -398,6 +399,25 @@ def test_a_throttled_sign_in_is_told_the_wait_in_german(harness):
     response = browser.login("alice", "definitely not the password", status=429)
     minutes = -(-int(response.headers["Retry-After"]) // 60)
     assert f"Zu viele Versuche. Versuchen Sie es in {minutes} Minuten erneut." in response.text
+
+
+def test_second_factor_refusals_and_notices_are_german(harness):
+    """A wrong code, the recovery code's "left" (a plural kept in the session
+    as text) and the passkey refusal's ``message`` in German; ``error`` English."""
+    harness.make_user("alice")
+    browser = german(harness)
+    browser.login("alice")
+    _secret, codes = enrol(browser, harness)
+    browser.logout()
+    password_step(browser)
+    assert "Dieser Code stimmt nicht." in code_step(browser, "000000", status=422).text
+    code_step(browser, codes[0])
+    assert "Wiederherstellungscode verwendet. Noch 9 übrig." in browser.get("/profile").text
+    refused = browser.post_json("/mfa/passkeys", {"name": "x", "credential": {}},
+                                headers={"X-CSRF-Token": browser.csrf_token("/mfa")},
+                                status=400)
+    assert refused.json["error"] == english(webauthn_ceremony.NO_CHALLENGE)
+    assert refused.json["message"].startswith("Diese Passkey-Anfrage ist abgelaufen")
 
 
 # -- mail -------------------------------------------------------------------------
