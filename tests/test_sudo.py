@@ -232,3 +232,27 @@ def test_factor_changes_with_a_wrong_current_password_are_422(harness, browser, 
     assert events(harness, "mfa_recovery_codes_regenerated") == 0
     browser.post(path, {"csrf_token": token, "current_password": PASSWORD},
                  status=303 if path.endswith("disable") else 200)
+
+
+def test_sudo_failures_count_toward_the_accounts_lock_for_strangers(harness, browser):
+    """A stolen session cannot guess the password at /sudo past the lock the
+    sign-in form imposes: its failures fill the account's budget, so a browser
+    that never signed in to the account is then refused unchecked."""
+    limit = harness.registry.sessapp_settings.auth.throttle_max_failures
+    token = browser.csrf_token("/profile")
+    for _ in range(limit):
+        browser.post("/sudo", {"password": "wrong", "csrf_token": token}, status=422)
+    stranger = new_browser(harness)
+    stranger.login("alice", status=429)
+    # The session's own budget decides for the session: spent too, by its own failures.
+    browser.post("/sudo", {"password": PASSWORD, "csrf_token": token}, status=429)
+
+
+def test_other_clients_failures_never_block_the_sessions_own_proof(harness, browser):
+    limit = harness.registry.sessapp_settings.auth.throttle_max_failures
+    stranger = new_browser(harness)
+    for _ in range(limit):
+        stranger.login("alice", password="wrong", status=422)
+    stranger.login("alice", status=429)
+    token = browser.csrf_token("/profile")
+    browser.post("/sudo", {"password": PASSWORD, "csrf_token": token}, status=303)

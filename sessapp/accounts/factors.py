@@ -88,7 +88,6 @@ def enable_totp(request: Any, user: User, code: str, current_password: str = "")
     codes = recovery_codes.replace_codes(request.dbsession, server_secret, user, now)
     audit.record(request, "mfa_totp_enabled", user=user,
                  session_public_id=request.session.public_id)
-    notify(request, user, "mfa_totp_enabled")
     return codes
 
 
@@ -100,7 +99,6 @@ def disable_totp(request: Any, user: User, current_password: str = "") -> None:
     _forget_totp(request, user)
     audit.record(request, "mfa_totp_disabled", user=user,
                  session_public_id=request.session.public_id)
-    notify(request, user, "mfa_totp_disabled")
 
 
 def regenerate_recovery_codes(request: Any, user: User, current_password: str = "") -> list[str]:
@@ -121,7 +119,6 @@ def reset(request: Any, admin: User, user: User) -> None:
     _forget_totp(request, user)
     passkeys.remove_all(request, user)
     audit.record(request, "admin_reset_mfa", user=user)
-    notify(request, user, "admin_reset_mfa")
 
 
 def _forget_totp(request: Any, user: User) -> None:
@@ -129,9 +126,3 @@ def _forget_totp(request: Any, user: User) -> None:
     user.totp_enabled_at = None
     user.totp_last_step = None
     recovery_codes.remove(request.dbsession, user.id)
-
-
-def notify(request: Any, user: User, event: str) -> None:
-    """Hook: the contract's "second factor added or removed" and "recovery code
-    used" notices by mail go here, keyed by the audit event's name, once
-    sessapp sends mail. Until then the audit event is the record."""

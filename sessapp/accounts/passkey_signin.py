@@ -93,5 +93,5 @@ def renew_sudo_with_passkey(request: Any, user: User, credential: Any) -> None:
         return True
 
     judge_proof(request, user, check, failure_event="sudo_failure", field="passkey",
-                message=PASSKEY_REFUSED)
+                message=PASSKEY_REFUSED, for_account=True)
     audit.record(request, "sudo_granted", user=user, session_public_id=request.session.public_id)

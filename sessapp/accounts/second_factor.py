@@ -14,7 +14,7 @@ from typing import Any
 from ..clock import get_clock
 from ..i18n import _, ngettext, translate
 from ..models import User
-from . import attempts, audit, devices, factors, lockout, pending, recovery_codes, throttle, totp
+from . import attempts, audit, devices, lockout, pending, recovery_codes, throttle, totp
 from .errors import AccountError, Throttled
 from .signin import start_session
 
@@ -77,7 +77,6 @@ def verify_second_factor(request: Any, code: str) -> str | None:
     if not is_totp:
         audit.record(request, "mfa_recovery_code_used", user=user,
                      session_public_id=request.session.public_id)
-        factors.notify(request, user, "mfa_recovery_code_used")
         # Flash messages are kept as text in the session: translated now.
         request.session.flash(translate(request, _codes_left_message(
             recovery_codes.remaining(request.dbsession, user.id))))

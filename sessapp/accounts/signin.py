@@ -149,7 +149,7 @@ def reauthenticate(request: Any, user: User, password: str) -> None:
 
 
 def judge_proof(request: Any, user: User, check: Callable[[], bool], *, failure_event: str,
-                field: str, message: str) -> None:
+                field: str, message: str, for_account: bool = False) -> None:
     """Run ``check`` (a password, a TOTP code...) within the session's own
     re-authentication budget: a success renews sudo mode; a failure is audited
     as ``failure_event``, counted, and raised as an :class:`AccountError` about
@@ -164,7 +164,13 @@ def judge_proof(request: Any, user: User, check: Callable[[], bool], *, failure_
         attempts.give_back(request, taken.hit_ids)
         request.session.mark_authenticated()
         return
-    audit.record(request, failure_event, user=user)
+    # /sudo's failures also count toward the account's budget for strangers'
+    # sign-ins (``for_account``), so a stolen session cannot guess there past
+    # the lock the sign-in form would impose; they are checked only against
+    # this session's budget above, so nobody else's failures ever block it.
+    also = [request.registry.throttle_limits["login_account"].hit(
+        throttle.username_key(user.username), now)] if for_account else []
+    audit.record(request, failure_event, user=user, also=also)
     raise AccountError(message, field)
 
 
@@ -195,12 +201,14 @@ def confirm_identity(request: Any, user: User, current_password: str) -> None:
 def renew_sudo(request: Any, user: User, password: str = "", code: str = "") -> None:
     """``POST /sudo``: the password, or a current TOTP code (each code once),
     renews sudo mode. Failures are audited (``sudo_failure``) and counted like
-    any re-authentication (:func:`judge_proof`); raises :class:`AccountError`
+    any re-authentication (:func:`judge_proof`), and toward the account's lock
+    for strangers as well; raises :class:`AccountError`
     naming ``password`` or ``code``, or :class:`Throttled`."""
     if password:
         judge_proof(request, user,
                     lambda: request.registry.password_hasher.verify(password, user.password_hash),
-                    failure_event="sudo_failure", field="password", message=REAUTH_FAILED)
+                    failure_event="sudo_failure", field="password", message=REAUTH_FAILED,
+                    for_account=True)
     elif code:
         if totp.normalise_code(code) is None:
             raise AccountError(SUDO_CODE_MALFORMED, "code")
@@ -208,7 +216,8 @@ def renew_sudo(request: Any, user: User, password: str = "", code: str = "") -> 
         judge_proof(request, user,
                     lambda: totp.check_code(request.dbsession, server_secret, user, code,
                                             get_clock(request.registry).now()),
-                    failure_event="sudo_failure", field="code", message=SUDO_CODE_FAILED)
+                    failure_event="sudo_failure", field="code", message=SUDO_CODE_FAILED,
+                    for_account=True)
     else:
         raise AccountError(SUDO_NOTHING_GIVEN, "password")
     audit.record(request, "sudo_granted", user=user, session_public_id=request.session.public_id)
