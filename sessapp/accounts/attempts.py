@@ -42,9 +42,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from ..models import ThrottleHit
+from ..models.conflicts import is_conflict
 from .throttle import KEY_MAX, Limit
 
 # One budget an attempt is counted against: the limit and the key (username
@@ -87,14 +89,21 @@ def take(request: Any, charges: Sequence[Charge], now: datetime) -> Taken:
             if wait is not None:
                 return Taken(wait)
     factory = request.registry["dbsession_factory"]
-    hits = [limit.hit(key, now) for limit, key in charges]
-    with factory() as dbsession, dbsession.begin():
+
+    def insert(dbsession: Session) -> tuple[int, ...]:
+        hits = [limit.hit(key, now) for limit, key in charges]
         dbsession.add_all(hits)
         dbsession.flush()
-        ids = tuple(hit.id for hit in hits)
+        return tuple(hit.id for hit in hits)
+
+    ids = _on_its_own(factory, insert)
     took_last: set[str] = set()
     wait = None
-    with factory() as dbsession, dbsession.begin():
+
+    def count(dbsession: Session) -> None:
+        nonlocal wait
+        took_last.clear()
+        wait = None
         for (limit, key), own in zip(charges, ids, strict=True):
             counted = _counted(dbsession, limit, key, now)
             if len(counted) > limit.max_hits:
@@ -108,6 +117,8 @@ def take(request: Any, charges: Sequence[Charge], now: datetime) -> Taken:
                 # records of one lock, only when attempts race for the last
                 # place.)
                 took_last.add(limit.scope)
+
+    _on_its_own(factory, count)
     if wait is not None:
         give_back(request, ids)
         return Taken(wait)
@@ -165,6 +176,24 @@ def give_back(request: Any, hit_ids: Sequence[int]) -> None:
         # surely; should the request fail, the attempt stays counted.
         request.dbsession.execute(statement)
         return
-    factory = request.registry["dbsession_factory"]
-    with factory() as dbsession, dbsession.begin():
-        dbsession.execute(statement)
+    _on_its_own(request.registry["dbsession_factory"],
+                lambda dbsession: dbsession.execute(statement))
+
+
+# Short transactions of their own may meet another in the way (a serialization
+# failure or deadlock under SERIALIZABLE or on MariaDB): each is small and safe
+# to run again, so it is, rather than failing the whole request.
+_OWN_TRIES = 5
+
+
+def _on_its_own(factory: Any, work: Any) -> Any:
+    """Run ``work(dbsession)`` in a transaction of its own, committed; again,
+    on fresh state, when another transaction got in its way."""
+    for attempt in range(_OWN_TRIES):
+        try:
+            with factory() as dbsession, dbsession.begin():
+                return work(dbsession)
+        except DBAPIError as exc:
+            if attempt == _OWN_TRIES - 1 or not is_conflict(exc):
+                raise
+    raise AssertionError("unreachable")

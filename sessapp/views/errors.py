@@ -12,24 +12,20 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.renderers import render_to_response
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
 from pyramid_retry import IRetryableError, mark_error_retryable
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..accounts import audit
 from ..accounts.factor_policy import must_enrol
 from ..accounts.scopes import SCOPES
 from ..i18n import _
+from ..models.conflicts import is_conflict
 from ..security.acl import ISSUE_TOKEN
 from ..security.csrf import has_bearer_credentials
 from ..security.policies import ENROL_FIRST
 from .helpers import json_error, wants_json
 
 log = logging.getLogger(__name__)
-
-# SQLSTATE class 40 (serialization failure, deadlock), MySQL deadlock / lock wait
-# timeout, SQLite "database is locked": running the request again succeeds.
-_RETRYABLE_MYSQL_CODES = {1205, 1213}
-
 
 def is_transient(exc: BaseException) -> bool:
     """Would running the request again on fresh state succeed?
@@ -41,18 +37,7 @@ def is_transient(exc: BaseException) -> bool:
     """
     if IRetryableError.providedBy(exc) or isinstance(exc, StaleDataError):
         return True
-    if not isinstance(exc, DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    orig = exc.orig
-    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if sqlstate and str(sqlstate).startswith("40"):
-        return True
-    args = getattr(orig, "args", ())
-    if args and isinstance(args[0], int) and args[0] in _RETRYABLE_MYSQL_CODES:
-        return True
-    return "database is locked" in str(orig)
+    return is_conflict(exc)
 
 
 @forbidden_view_config()
