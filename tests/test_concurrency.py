@@ -110,7 +110,10 @@ def live_server(harness: Any) -> Iterator[Client]:
     finally:
         # Closed from inside its own loop: closing the listening socket from
         # this thread races the loop's select() (EBADF in the server thread).
-        server.trigger.pull_trigger(server.close)
+        try:
+            server.trigger.pull_trigger(server.close)
+        except OSError:
+            pass  # the loop has already ended and closed its trigger: nothing to wake
         thread.join(timeout=10)
         server.task_dispatcher.shutdown(timeout=10)
         assert not thread.is_alive(), "the waitress loop did not stop"
