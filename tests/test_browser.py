@@ -262,8 +262,10 @@ def test_the_language_picker_switches_the_page_by_keyboard_and_stays_on_it(harne
     picker.select_option("de")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent.trim()") == "Change language"
-    page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r"/login\?next=%2Fsessions$"))
+    # The picker returns to the very same URL, so a URL wait would match the
+    # page it leaves; wait for the navigation itself.
+    with page.expect_navigation(url=re.compile(r"/login\?next=%2Fsessions$")):
+        page.keyboard.press("Enter")
     assert page.locator("html").get_attribute("lang") == "de"
     assert page.locator("h1").inner_text() == "Anmelden"
     page.get_by_label("Benutzername").fill("alice")
@@ -272,8 +274,8 @@ def test_the_language_picker_switches_the_page_by_keyboard_and_stays_on_it(harne
     page.wait_for_url(re.compile(r"/sessions$"))
     assert "(diese Sitzung)" in page.locator("table.sessions").inner_text()
     page.get_by_label("Sprache").select_option("en")
-    page.get_by_role("button", name="Sprache wechseln").click()
-    page.wait_for_url(re.compile(r"/sessions$"))
+    with page.expect_navigation(url=re.compile(r"/sessions$")):
+        page.get_by_role("button", name="Sprache wechseln").click()
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.locator("h1").inner_text() == "Your sessions"
 
