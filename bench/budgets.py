@@ -38,11 +38,11 @@ BUDGETS: dict[str, Budget] = {
     # transaction (on PostgreSQL in autocommit: no BEGIN, no ROLLBACK); inside
     # the touch interval nothing is written.
     "GET /profile, signed in": Budget(statements=1, writes=0, tx_commands=0),
-    # The token row joined with its user; last_used_at is refreshed at most once
-    # a minute, one write in thousands of requests (under TOLERANCE). Unlike the
-    # session's read, the token's still runs inside the request's transaction:
-    # BEGIN and ROLLBACK.
-    "GET /api/me, bearer token": Budget(statements=1, writes=0, tx_commands=2),
+    # The token row joined with its user, one SELECT read as the session's is
+    # (outside the request's transaction; on PostgreSQL no BEGIN, no ROLLBACK);
+    # last_used_at is refreshed at most once a minute, one write in thousands of
+    # requests (under TOLERANCE).
+    "GET /api/me, bearer token": Budget(statements=1, writes=0, tx_commands=0),
     # SELECT ... FOR UPDATE of the session row, then its versioned UPDATE, in
     # one transaction: BEGIN and COMMIT.
     "POST /session-data (one write)": Budget(statements=2, writes=1, tx_commands=2),

@@ -397,3 +397,29 @@ def test_fields_beyond_name_expiry_and_scopes_are_ignored_when_creating_a_token(
     assert row.user_id == alice and row.revoked_at is None
     assert str(row.created_at)[:4] != "2000"
     assert harness.count("api_tokens", "user_id = :bob", bob=bob) == 0
+
+
+def test_a_tokens_use_is_recorded_at_most_once_a_minute(signed_in, harness, secret):
+    def last_used() -> Any:
+        with harness.engine.connect() as connection:
+            return connection.execute(text("SELECT last_used_at FROM api_tokens")).scalar_one()
+
+    client = script(harness)
+    assert last_used() is None
+    client.get("/api/me", headers=bearer(secret), status=200)
+    first = last_used()
+    assert first is not None
+    harness.sql.clear()
+    harness.clock.advance(59)
+    client.get("/api/me", headers=bearer(secret), status=200)
+    assert harness.sql.writes == [] and last_used() == first
+    harness.clock.advance(1)
+    client.get("/api/me", headers=bearer(secret), status=200)
+    assert len(harness.sql.writes) == 1 and last_used() > first
+
+
+def test_a_refused_token_records_no_use(signed_in, harness, secret):
+    harness.clock.advance(31 * 86400)
+    harness.sql.clear()
+    script(harness).get("/api/me", headers=bearer(secret), status=401)
+    assert [s for s in harness.sql.writes if "api_tokens" in s] == []

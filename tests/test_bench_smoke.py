@@ -112,8 +112,10 @@ def test_the_statement_counts_stay_within_their_budgets(tmp_path, backend):
     assert set(counts) == SCENARIOS
     assert all(item["requests"] == 5 for item in counts.values())
     assert counts["GET /profile, signed in"]["statements"] == 1
+    assert counts["GET /api/me, bearer token"]["statements"] == 1
     if backend == "postgresql":
         assert counts["GET /profile, signed in"]["tx_commands"] == 0
+        assert counts["GET /api/me, bearer token"]["tx_commands"] == 0
     assert report["over_budget"] == []
     assert "| GET /profile, signed in | 5 | 1.000 | 0.000 |" in done.stdout
 

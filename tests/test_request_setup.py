@@ -11,15 +11,18 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from conftest import PASSWORD
 from pyramid.config import Configurator
 from pyramid.interfaces import IRequestExtensions, IRequestFactory
 from pyramid.response import Response
 from pyramid.scripting import prepare
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from webtest import TestApp
 
+from sessapp.accounts import api_tokens
 from sessapp.models import SessionRecord
 from sessapp.sessions import get_session_store
+from sessapp.sessions.reader import SeparateReader
 from sessapp.sessions.tokens import hash_token
 
 
@@ -156,3 +159,50 @@ def test_a_load_after_the_request_transaction_wrote_sees_what_it_wrote(harness):
         row, user = loaded
         assert row.data == '{"k": 1}' and user.id == user_id
         assert user in request.dbsession
+
+
+# -- the bearer token's read, like the session's ----------------------------------
+
+
+def _token_secret(harness, testapp) -> str:
+    harness.make_user("alice")
+    testapp.login("alice")
+    reply = testapp.post_json(
+        "/api/tokens", {"name": "ci", "expires_in_days": 1, "current_password": PASSWORD},
+        headers={"X-CSRF-Token": testapp.csrf_token("/sessions")}, status=201)
+    return reply.json["token"]
+
+
+def test_a_token_read_outside_the_transaction_hands_out_a_detached_user(harness, testapp):
+    secret = _token_secret(harness, testapp)
+    with _request_in_transaction(harness) as request:
+        harness.sql.clear()
+        token, user = api_tokens.lookup(request, secret, SeparateReader())
+        assert len(harness.sql.statements) == 1
+        # Read on a connection of its own: the request's SQL session never began.
+        assert not request.dbsession.in_transaction()
+        assert inspect(user).detached and user not in request.dbsession
+        assert (user.username, token.user_id, token.scopes) == ("alice", user.id, ("read",))
+        assert token.is_live(harness.clock.now())
+
+
+def test_a_token_read_after_the_transaction_began_is_part_of_it(harness, testapp):
+    secret = _token_secret(harness, testapp)
+    with _request_in_transaction(harness) as request:
+        request.dbsession.execute(text("SELECT 1"))
+        token, user = api_tokens.lookup(request, secret, SeparateReader())
+        assert user in request.dbsession
+        # What the transaction wrote, the read sees.
+        request.dbsession.execute(
+            text("UPDATE api_tokens SET revoked_at = created_at WHERE id = :id"), {"id": token.id})
+        token, _user = api_tokens.lookup(request, secret, SeparateReader())
+        assert not token.is_live(harness.clock.now())
+
+
+@pytest.mark.parametrize("secret", ["", "sessapp_short", "sessapp_" + "\udc80" * 43,
+                                    "other_" + "a" * 45])
+def test_a_malformed_token_reads_nothing(harness, secret):
+    with _request_in_transaction(harness) as request:
+        harness.sql.clear()
+        assert api_tokens.lookup(request, secret, SeparateReader()) is None
+        assert harness.sql.statements == []

@@ -26,6 +26,7 @@ from ..accounts.factor_policy import must_enrol
 from ..clock import get_clock
 from ..i18n import _
 from ..models import User
+from ..sessions.reader import SeparateReader
 from .acl import ENROL, PUBLIC, granted_to_everyone, principals_for_token, principals_for_user
 from .csrf import SESSION_KEY as CSRF_SESSION_KEY
 from .csrf import has_bearer_credentials
@@ -113,6 +114,9 @@ class BearerSecurityPolicy(_UserPolicy):
         # identity() is asked more than once a request (the chain, then permits());
         # without the cache each time was another token query (measured by bench/).
         self._cache = RequestLocalCache(self._load_identity)
+        # Where the token is read: outside the request's transaction when the
+        # database allows (as the session is), so a read-only API call opens none.
+        self._reader = SeparateReader()
 
     def claims(self, request: Request) -> bool:
         return has_bearer_credentials(request)
@@ -128,14 +132,14 @@ class BearerSecurityPolicy(_UserPolicy):
             return None
         secret = request.headers["Authorization"][7:].strip()
         now = get_clock(request.registry).now()
-        found = api_tokens.lookup(request.dbsession, secret)
+        found = api_tokens.lookup(request, secret, self._reader)
         if found is None:
             return None
         token, user = found
         if not token.is_live(now) or user.disabled or token.created_at < user.sessions_epoch:
             return None
         if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-            token.last_used_at = now
+            api_tokens.record_use(request.dbsession, token.id, now)
         request.api_token = token
         return user
 
