@@ -455,3 +455,15 @@ def test_a_reset_asked_for_in_german_is_mailed_in_german(mail_harness, smtp_serv
     assert english_mail.subject == "Reset your sessapp password"
     assert english_mail.message["Content-Language"] == "en"
     assert "Hello alice," in english_mail.text
+
+
+def test_the_profile_dates_the_account_as_each_language_writes_dates(harness):
+    harness.make_user("alice")
+    with harness.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE users SET created_at = '2026-03-01 23:30:00' WHERE username = 'alice'")
+    english_reader, german_reader = new_browser(harness), german(harness, "192.0.2.11")
+    for browser, written in ((english_reader, "Mar 1, 2026"), (german_reader, "01.03.2026")):
+        browser.login("alice")
+        since = browser.get("/profile").html.find("time")
+        assert (since["datetime"], since.text) == ("2026-03-01", written)
