@@ -80,6 +80,17 @@ def workers_server(harness, tmp_path):
         server.stop()
 
 
+def listening_sockets(port: int) -> int:
+    """How many sockets on this host listen on ``port`` (state 0A in /proc/net)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rpartition(":")[2], 16) == port and fields[3] == "0A":
+                count += 1
+    return count
+
+
 def too_large_a_body(port: int) -> bytes:
     """The status line for a POST announcing one byte more than production's
     max_request_body_size, its body never sent."""
@@ -128,6 +139,9 @@ def test_workers_share_sign_in_and_sign_out_and_stop_with_their_arbiter(
     workers = children_of(server.process.pid)
     assert len(workers) == WORKERS
     assert f"sessapp: serving on http://127.0.0.1:{server.port}" in server.log()
+    # A socket per worker, so the kernel spreads connections over the workers
+    # instead of one worker accepting a proxy's whole keep-alive pool.
+    wait_for(lambda: listening_sockets(server.port) == WORKERS, 10, "a socket per worker")
     harness.make_user("alice")
     client = RawClient(server.port, forwarded=PROXY)
     probes = Probes(server, client)
