@@ -150,7 +150,7 @@ def describe_event_filter(context: Any, event: str) -> str:
 @lru_cache(maxsize=4096)
 def _day(day: date, locale: str) -> str:
     """Babel's medium date, remembered: Babel resolves the locale and parses the
-    pattern at each call, a twentieth of ``/profile``'s CPU (bench.inprocess)
+    pattern at each call, 20 µs of ``/profile``'s CPU (timed inside the app)
     for a value that depends on the day and the language alone."""
     return format_date(day, format="medium", locale=locale)
 
