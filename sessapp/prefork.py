@@ -2,12 +2,13 @@
 
 One waitress process runs Python on one core at a time (the GIL), so
 production's ``[server:main]`` uses ``egg:sessapp#gunicorn``: gunicorn's
-arbiter forks ``workers`` processes that share the listening socket, each
-serving ``threads`` requests at a time (gunicorn's ``gthread`` worker), restarts
-a worker that dies or hangs past ``timeout``, and stops them all when it is
-stopped (SIGTERM to its PID: each worker finishes its requests first, up to
-``graceful_timeout``). Why gunicorn rather than several waitress processes under
-a supervisor: docs/performance.md, "Every core".
+arbiter forks ``workers`` processes, each listening on its own socket on the
+same address (``reuse_port``) and serving ``threads`` requests at a time
+(gunicorn's ``gthread`` worker), restarts a worker that dies or hangs past
+``timeout``, and stops them all when it is stopped (SIGTERM to its PID: each
+worker finishes its requests first, up to ``graceful_timeout``). Why gunicorn
+rather than several waitress processes under a supervisor: docs/performance.md,
+"Every core".
 
 ``pserve`` loads the app once, in the arbiter, before the fork: workers share
 its code and settings, and every engine forgets its inherited connections in
