@@ -369,7 +369,7 @@ def test_killing_one_of_two_app_processes_loses_no_session(cluster, tmp_path):
 
 # -- (c) serialization failures and deadlocks ----------------------------------------
 
-SERIAL_WRITERS = 3  # with retry.attempts = 3, the most that are sure to get through
+SERIAL_WRITERS = 3  # writers racing on one session in each round
 SERIAL_ROUNDS = 3
 NATURAL_TRIES = 10  # rounds of racing until the database has refused at least once
 INJECTED = 5  # writes per injected SQLSTATE
@@ -455,8 +455,13 @@ def test_serialization_failures_and_deadlocks_never_reach_a_client(cluster, tmp_
         writers = [f"serial{n:02d}" for n in range(NATURAL_TRIES)]
         revokers = [f"revoker{n:02d}" for n in range(NATURAL_TRIES)]
         create_users(db, [*writers, *revokers, "injected-deadlock", "injected-serialize"])
-        # Two processes, so the races also run across processes.
-        with app_servers(tmp_path, db.url, 2, threads=8) as servers:
+        # Two processes, so the races also run across processes. SERIALIZABLE
+        # with the retries the README asks for there (retry.attempts = 10):
+        # with 3, two sessions ending each other can still fail three times over
+        # (each round a deadlock for one, a pivot for the other) on a loaded
+        # machine, even with the pause between attempts (sessapp.retries).
+        with app_servers(tmp_path, db.url, 2, threads=8,
+                         app={"retry.attempts": "10"}) as servers:
             ports = [server.port for server in servers]
 
             # Natural serialization failures: writers race on one session, in

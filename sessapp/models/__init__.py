@@ -198,6 +198,7 @@ def includeme(config: Any) -> None:
 
     config.include("pyramid_tm")
     config.include("pyramid_retry")
+    config.include("sessapp.retries")
 
     engine = get_engine(settings)
     session_factory = get_session_factory(engine)
