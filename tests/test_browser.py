@@ -160,6 +160,8 @@ def test_ending_another_browsers_session_signs_it_out(harness, open_page):
     assert rows.count() == 2
     first.locator("table.sessions tbody tr:not(.current)").get_by_role(
         "button", name="Revoke").click()
+    # A click waits for the next page to start, not to be read: count once it has.
+    first.wait_for_load_state()
     assert first.locator("table.sessions tbody tr").count() == 1
     second.get_by_role("link", name="Sessions").first.click()
     second.wait_for_url(re.compile(r"/login\?next="))
@@ -310,6 +312,7 @@ def test_totp_walk_enrol_sign_out_sign_in_with_password_and_code(harness, open_p
     totp = pyotp.TOTP(secret)
     page.get_by_label("Code from the app").fill(totp.at(int(time.time())))
     page.get_by_role("button", name="Turn on").click()
+    page.wait_for_load_state()
     assert page.locator(".recovery-code").count() == 10
     page.get_by_role("button", name="Log out").first.click()
     page.wait_for_url(re.compile(r"/$"))

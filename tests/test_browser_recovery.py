@@ -56,7 +56,7 @@ def test_forgot_mail_reset_and_sign_in(harness, smtp_server, chromium, tmp_path)
         page.get_by_label("Username").fill("alice")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
-        assert page.locator("#login-error").is_visible()
+        page.locator("#login-error").wait_for()  # visible, once the answer is read
         page.get_by_label("Password").fill(NEW_PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(re.compile(r"/profile$"))
