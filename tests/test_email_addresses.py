@@ -134,6 +134,7 @@ def test_the_old_address_can_undo_the_change_and_sign_everyone_out(alice, smtp_s
     page = confirm(new_browser(harness), undo, status=200)
 
     assert "Your address is kept" in page.text
+    assert page.html.find("a", href="/password/forgot") is not None
     assert address_of(harness, "alice") == ("alice@example.org", True)
     assert who_is_signed_in(browser) is None
     new_browser(harness).get(undo, status=400)

@@ -56,8 +56,9 @@ def test_the_notice_link_ends_that_session_without_signing_in(alice, smtp_server
     page = reader.get(path)  # a look ends nothing
     assert page.headers["Referrer-Policy"] == "no-referrer"
     assert who_is_signed_in(intruder) == "alice"
-    page.forms["link-form"].submit(status=200)
+    ended = page.forms["link-form"].submit(status=200)
 
+    assert ended.html.find("a", href="/password/forgot") is not None
     assert who_is_signed_in(intruder) is None
     assert who_is_signed_in(owner_sessions) == "alice"
     assert who_is_signed_in(reader) is None

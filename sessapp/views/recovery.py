@@ -148,6 +148,16 @@ def _link_page(request: Any, title: Any, message: Any, button: Any) -> dict[str,
     return {"title": title, "message": message, "button": button, "done": None}
 
 
+def _done_page(request: Any, title: Any, message: Any, *,
+               offer_reset: bool = False) -> dict[str, Any]:
+    """What a link page says once its action ran; ``offer_reset`` links the
+    password reset, for a link that suggests someone else knows the password."""
+    page = {"title": title, "message": message, "button": None, "done": True}
+    if offer_reset:
+        page["reset"] = request.route_path("password_forgot")
+    return page
+
+
 @view_config(route_name="email_verify", request_method="GET", renderer=LINK_PAGE,
              permission=PUBLIC)
 def verify_page(request: Any) -> Any:
@@ -169,8 +179,7 @@ def verify(request: Any) -> Any:
         user = email_addresses.confirm(request, request.matchdict["token"])
     except AccountError as exc:
         request.response.status = 409
-        return {"title": _("This address cannot be used"), "message": exc.message,
-                "button": None, "done": True}
+        return _done_page(request, _("This address cannot be used"), exc.message)
     if user is None:
         return _dead_verify(request)
     if request.identity is not None:
@@ -197,10 +206,9 @@ def undo(request: Any) -> Any:
     _no_referrer(request)
     if email_addresses.undo_change(request, request.matchdict["token"]) is None:
         return _dead_other(request)
-    return {"title": _("Your address is kept"),
-            "message": _("Every session and API token of your account has ended. If you did "
-                         "not ask for the change, reset your password now."),
-            "button": None, "done": True, "reset": request.route_path("password_forgot")}
+    return _done_page(request, _("Your address is kept"),
+                      _("Every session and API token of your account has ended. If you did "
+                        "not ask for the change, reset your password now."), offer_reset=True)
 
 
 # -- ending a session from a sign-in notice -------------------------------------
@@ -223,7 +231,6 @@ def session_end(request: Any) -> Any:
     _no_referrer(request)
     if notice_links.end_session(request, request.matchdict["token"]) is None:
         return _dead_other(request)
-    return {"title": _("That session has ended"),
-            "message": _("If you did not sign in yourself, reset your password now: whoever "
-                         "did knows it."),
-            "button": None, "done": True, "reset": request.route_path("password_forgot")}
+    return _done_page(request, _("That session has ended"),
+                      _("If you did not sign in yourself, reset your password now: whoever "
+                        "did knows it."), offer_reset=True)
